@@ -1,0 +1,147 @@
+"""Writing samples to sharded TFRecord files, as T2T names them.
+
+Files are `{problem}-{split}-{shard:05d}-of-{num_shards:05d}`. Each is written under a
+temporary name and renamed only once every shard is complete, so an interrupted datagen
+never leaves files that look finished.
+"""
+import os
+import time
+
+from absl import logging
+
+from t2tlike.errors import UserError
+
+TEMP_SUFFIX = ".incomplete"
+
+
+def sharded_name(base_name, shard, num_shards):
+    return f"{base_name}-{shard:05d}-of-{num_shards:05d}"
+
+
+def shard_filepaths(data_dir, problem_name, split, num_shards):
+    base = os.path.join(data_dir, f"{problem_name}-{split}")
+    return [sharded_name(base, i, num_shards) for i in range(num_shards)]
+
+
+def train_data_filenames(problem, output_dir, num_shards):
+    return shard_filepaths(output_dir, problem, "train", num_shards)
+
+
+def dev_data_filenames(problem, output_dir, num_shards):
+    return shard_filepaths(output_dir, problem, "dev", num_shards)
+
+
+def test_data_filenames(problem, output_dir, num_shards):
+    return shard_filepaths(output_dir, problem, "test", num_shards)
+
+
+def to_example(dictionary):
+    """A dict of feature name -> int / float / str / bytes, or a list of one kind, as an Example."""
+    import tensorflow as tf
+    features = {}
+    for name, value in dictionary.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if not values:
+            features[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[]))
+        elif isinstance(values[0], bool) or isinstance(values[0], int):
+            features[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+        elif isinstance(values[0], float):
+            features[name] = tf.train.Feature(float_list=tf.train.FloatList(value=values))
+        elif isinstance(values[0], (str, bytes)):
+            values = [v.encode("utf-8") if isinstance(v, str) else v for v in values]
+            features[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+        else:
+            raise ValueError(f"feature {name!r}: unsupported value type {type(values[0]).__name__}")
+    return tf.train.Example(features=tf.train.Features(feature=features))
+
+
+class Progress:
+    """Logs 'label: N done, X/s' at most every `every_seconds`."""
+
+    def __init__(self, label, every_seconds=10.0, total=None):
+        self.label, self.every, self.total = label, every_seconds, total
+        self.count, self.start = 0, time.time()
+        self.last = self.start
+
+    def update(self, n=1):
+        self.count += n
+        now = time.time()
+        if now - self.last >= self.every:
+            self.last = now
+            self.log()
+
+    def log(self):
+        elapsed = max(time.time() - self.start, 1e-9)
+        rate = self.count / elapsed
+        eta = ""
+        if self.total:
+            eta = f", ETA {max(self.total - self.count, 0) / max(rate, 1e-9):.0f}s"
+            logging.info("%s: %d/%d (%.0f/s%s)", self.label, self.count, self.total, rate, eta)
+        else:
+            logging.info("%s: %d (%.0f/s)", self.label, self.count, rate)
+
+
+def generate_files(generator, output_filenames, max_cases=None, total=None):
+    """Writes the dicts from `generator` round-robin into `output_filenames`, atomically.
+
+    Returns the number of examples written. Existing complete files are left untouched
+    (T2T's behaviour: datagen skips splits already generated).
+    """
+    import tensorflow as tf
+    if all(os.path.exists(f) for f in output_filenames):
+        logging.info("Skipping generation of %s...: files already exist.", output_filenames[0])
+        return 0
+    folder = os.path.dirname(output_filenames[0])
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    tmp_names = [f + TEMP_SUFFIX for f in output_filenames]
+    writers = [tf.io.TFRecordWriter(f) for f in tmp_names]
+    progress = Progress(f"writing {os.path.basename(output_filenames[0]).rsplit('-', 3)[0]}",
+                        total=max_cases or total)
+    count = 0
+    try:
+        for case in generator:
+            if max_cases and count >= max_cases:
+                break
+            writers[count % len(writers)].write(to_example(case).SerializeToString())
+            count += 1
+            progress.update()
+    except BaseException:
+        for w in writers:
+            w.close()
+        for f in tmp_names:
+            if os.path.exists(f):
+                os.remove(f)
+        raise
+    for w in writers:
+        w.close()
+    for tmp, final in zip(tmp_names, output_filenames):
+        os.replace(tmp, final)
+    progress.log()
+    if count == 0:
+        raise UserError(f"the generator for {output_filenames[0]} produced no examples; "
+                        "check the problem's source files.")
+    return count
+
+
+def shuffle_dataset(filenames, seed=0):
+    """Shuffles the records of each file in memory (T2T's post-generation shuffle), atomically."""
+    import random
+
+    import tensorflow as tf
+    for fname in filenames:
+        records = list(tf.data.TFRecordDataset(fname).as_numpy_iterator())
+        random.Random(f"{seed}/{os.path.basename(fname)}").shuffle(records)
+        tmp = fname + TEMP_SUFFIX
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for r in records:
+                writer.write(r)
+        os.replace(tmp, fname)
+
+
+def generate_dataset_and_shuffle(train_gen, train_paths, dev_gen, dev_paths, shuffle=True):
+    written = [paths for gen, paths in ((train_gen, train_paths), (dev_gen, dev_paths))
+               if generate_files(gen, paths)]
+    if shuffle:
+        for paths in written:
+            shuffle_dataset(paths)

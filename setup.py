@@ -1,0 +1,29 @@
+"""t2tlike: one distribution with the `t2tlike` and `data_generators` packages and the CLIs."""
+from setuptools import setup
+
+TOOLS = ["t2t-datagen", "t2t-trainer", "t2t-decoder", "t2t-bleu"]
+
+setup(
+    name="t2tlike",
+    version="0.1.0",
+    description="A Tensor2Tensor-style sequence-modeling toolkit on TensorFlow 2",
+    python_requires=">=3.10",
+    packages=["t2tlike", "t2tlike.layers", "t2tlike.models", "t2tlike.training",
+              "t2tlike.decoding", "data_generators", "t2tlike_cli"],
+    package_dir={"t2tlike_cli": "bin"},
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "keras>=3.10",
+        "absl-py",
+        "gin-config>=0.5",
+        "numpy",
+        "sentencepiece>=0.2",
+        "sacrebleu>=2.4",
+    ],
+    extras_require={"test": ["pytest>=8"]},
+    entry_points={
+        "console_scripts": [
+            f"{tool}=t2tlike_cli.{tool.replace('-', '_')}:console_main" for tool in TOOLS
+        ],
+    },
+)

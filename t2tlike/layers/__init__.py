@@ -1,0 +1,1 @@
+"""Keras 3 layers: attention, Transformer stacks, modalities."""

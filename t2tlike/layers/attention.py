@@ -1,0 +1,101 @@
+"""Multi-head dot-product attention, with a fixed-size cache for incremental decoding.
+
+Shapes: queries [batch, q_len, hidden], memory [batch, kv_len, hidden]; `bias` is added
+to the logits and broadcasts to [batch, heads, q_len, kv_len] (0 = attend, -1e9 = not).
+The decoding cache is preallocated to the maximum decode length, so every step has the
+same shapes (no retracing, XLA-friendly); step t writes its key and value at index t.
+"""
+import keras
+import tensorflow as tf
+
+NEG_INF = -1e9
+
+
+def padding_bias(mask):
+    """[batch, length] with 1 = token, 0 = pad -> bias [batch, 1, 1, length]."""
+    mask = tf.cast(mask, tf.float32)
+    return ((1.0 - mask) * NEG_INF)[:, tf.newaxis, tf.newaxis, :]
+
+
+def causal_bias(length):
+    """[1, 1, length, length]: position i may attend to positions <= i."""
+    allowed = tf.linalg.band_part(tf.ones([length, length]), -1, 0)
+    return ((1.0 - allowed) * NEG_INF)[tf.newaxis, tf.newaxis]
+
+
+class MultiHeadAttention(keras.layers.Layer):
+    """Scaled dot-product attention over `num_heads` heads, without biases (as T2T)."""
+
+    def __init__(self, hidden_size, num_heads, dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        if hidden_size % num_heads:
+            raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
+        self.hidden_size = hidden_size
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.depth = hidden_size // num_heads
+
+    def build(self, query_shape, memory_shape=None):
+        dense = dict(use_bias=False, kernel_initializer="glorot_uniform")
+        self.q_dense = keras.layers.Dense(self.hidden_size, name="q", **dense)
+        self.k_dense = keras.layers.Dense(self.hidden_size, name="k", **dense)
+        self.v_dense = keras.layers.Dense(self.hidden_size, name="v", **dense)
+        self.o_dense = keras.layers.Dense(self.hidden_size, name="output_transform", **dense)
+        self.q_dense.build(query_shape)
+        self.k_dense.build(memory_shape or query_shape)
+        self.v_dense.build(memory_shape or query_shape)
+        self.o_dense.build(query_shape)
+        self.drop = keras.layers.Dropout(self.dropout)
+
+    def split_heads(self, x):
+        """[batch, length, hidden] -> [batch, heads, length, depth]."""
+        b, n = tf.shape(x)[0], tf.shape(x)[1]
+        x = tf.reshape(x, [b, n, self.num_heads, self.depth])
+        return tf.transpose(x, [0, 2, 1, 3])
+
+    def combine_heads(self, x):
+        """[batch, heads, length, depth] -> [batch, length, hidden]."""
+        b, n = tf.shape(x)[0], tf.shape(x)[2]
+        return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, n, self.hidden_size])
+
+    def keys_values(self, memory):
+        """memory [batch, kv_len, hidden] -> (k, v), each [batch, heads, kv_len, depth]."""
+        return self.split_heads(self.k_dense(memory)), self.split_heads(self.v_dense(memory))
+
+    def attend(self, query, k, v, bias=None, training=False):
+        q = self.split_heads(self.q_dense(query)) * (self.depth ** -0.5)
+        logits = tf.matmul(q, k, transpose_b=True)       # [batch, heads, q_len, kv_len]
+        if bias is not None:
+            logits += tf.cast(bias, logits.dtype)
+        weights = tf.nn.softmax(logits)
+        weights = self.drop(weights, training=training)
+        return self.o_dense(self.combine_heads(tf.matmul(weights, v)))
+
+    def call(self, query, memory=None, bias=None, training=False):
+        k, v = self.keys_values(query if memory is None else memory)
+        return self.attend(query, k, v, bias, training)
+
+    def step(self, query, cache, decode_step, bias=None):
+        """One self-attention decoding step.
+
+        query [batch, 1, hidden]; cache {"k", "v"}: [batch, heads, max_len, depth].
+        Writes this step's key/value at `decode_step` and attends to positions <= it.
+        Returns (output [batch, 1, hidden], new cache).
+        """
+        k_new, v_new = self.keys_values(query)
+        max_len = tf.shape(cache["k"])[2]
+        write = tf.one_hot(decode_step, max_len, dtype=k_new.dtype)[tf.newaxis, tf.newaxis, :,
+                                                                     tf.newaxis]
+        k = cache["k"] * (1.0 - write) + k_new * write
+        v = cache["v"] * (1.0 - write) + v_new * write
+        visible = tf.cast(tf.range(max_len) <= decode_step, tf.float32)
+        step_bias = ((1.0 - visible) * NEG_INF)[tf.newaxis, tf.newaxis, tf.newaxis, :]
+        if bias is not None:
+            step_bias += bias
+        return self.attend(query, k, v, step_bias), {"k": k, "v": v}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(hidden_size=self.hidden_size, num_heads=self.num_heads,
+                      dropout=self.dropout)
+        return config

@@ -1,0 +1,193 @@
+"""Modalities: how one feature enters the body (bottom) and leaves it (top, loss).
+
+One class each, registered by name: "symbol" (ids, embedding bottom, softmax top tied to
+the embedding, label-smoothed cross-entropy over non-pad positions), "class_label" (one
+class per example), "real" (float vectors, L2 loss), "identity" (pass-through, L2 loss).
+
+Shapes: ids [batch, length] -> bottom [batch, length, hidden]; body output
+[batch, length, hidden] -> top [batch, length, vocab]. `loss` returns (sum, weight) so
+replicas and batches can be combined exactly before dividing.
+"""
+import keras
+import tensorflow as tf
+
+from t2tlike import registry
+
+
+class ModalityType:
+    SYMBOL = "symbol"
+    CLASS_LABEL = "class_label"
+    REAL = "real"
+    IDENTITY = "identity"
+
+
+def smoothed_cross_entropy(logits, labels, label_smoothing):
+    """Per-position cross-entropy against label-smoothed targets, minus its minimum.
+
+    logits [..., vocab]; labels [...] int. The smoothed target puts 1 - label_smoothing on
+    the label and spreads label_smoothing over the other vocab - 1 ids (T2T's
+    smoothing_cross_entropy); subtracting the target's entropy makes a perfect model's
+    loss 0.
+    """
+    logits = tf.cast(logits, tf.float32)
+    vocab = tf.shape(logits)[-1]
+    confidence = 1.0 - label_smoothing
+    low = label_smoothing / tf.cast(vocab - 1, tf.float32)
+    log_probs = tf.nn.log_softmax(logits)
+    nll = -tf.gather(log_probs, labels, batch_dims=len(labels.shape))
+    if label_smoothing == 0.0:
+        return nll
+    smooth = -tf.reduce_sum(log_probs, axis=-1)
+    xent = (confidence - low) * nll + low * smooth
+    normalizing = -(confidence * tf.math.log(confidence) +
+                    tf.cast(vocab - 1, tf.float32) * low * tf.math.log(low + 1e-20))
+    return xent - normalizing
+
+
+class Modality(keras.layers.Layer):
+    """Base: bottom / targets_bottom / top / loss / weights for one feature."""
+
+    def __init__(self, vocab_size, hidden_size, label_smoothing=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab_size, self.hidden_size = vocab_size, hidden_size
+        self.label_smoothing = label_smoothing
+
+    def bottom(self, x):
+        raise NotImplementedError
+
+    def targets_bottom(self, x):
+        return self.bottom(x)
+
+    def top(self, body_output):
+        raise NotImplementedError
+
+    def weights(self, targets):
+        """[batch, length] float: 1 where the target counts in the loss."""
+        return tf.cast(tf.not_equal(targets, 0), tf.float32)
+
+    def loss(self, logits, targets):
+        """(sum of per-position losses times weights, sum of weights)."""
+        raise NotImplementedError
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(vocab_size=self.vocab_size, hidden_size=self.hidden_size,
+                      label_smoothing=self.label_smoothing)
+        return config
+
+
+@registry.register_modality("symbol")
+class SymbolModality(Modality):
+    """Ids -> embeddings * sqrt(hidden) (pad id 0 -> zeros); softmax tied to the embedding."""
+
+    def __init__(self, vocab_size, hidden_size, label_smoothing=0.0, tie_softmax=True, **kwargs):
+        super().__init__(vocab_size, hidden_size, label_smoothing, **kwargs)
+        self.tie_softmax = tie_softmax
+
+    def build(self, input_shape=None):
+        init = keras.initializers.RandomNormal(stddev=self.hidden_size ** -0.5)
+        self.embedding = self.add_weight(name="embedding", shape=(self.vocab_size, self.hidden_size),
+                                         initializer=init)
+        if not self.tie_softmax:
+            self.softmax_weights = self.add_weight(
+                name="softmax", shape=(self.vocab_size, self.hidden_size), initializer=init)
+
+    def bottom(self, x):
+        """x [batch, length] int -> [batch, length, hidden]."""
+        if not self.built:
+            self.build()
+        emb = tf.gather(tf.cast(self.embedding, self.compute_dtype), x)
+        emb *= self.hidden_size ** 0.5
+        return emb * tf.cast(tf.not_equal(x, 0), emb.dtype)[..., tf.newaxis]
+
+    def top(self, body_output):
+        """[batch, length, hidden] -> logits [batch, length, vocab]."""
+        if not self.built:
+            self.build()
+        w = self.embedding if self.tie_softmax else self.softmax_weights
+        return tf.matmul(body_output, tf.cast(w, body_output.dtype), transpose_b=True)
+
+    def loss(self, logits, targets):
+        xent = smoothed_cross_entropy(logits, targets, self.label_smoothing)
+        w = self.weights(targets)
+        return tf.reduce_sum(xent * w), tf.reduce_sum(w)
+
+    def get_config(self):
+        return {**super().get_config(), "tie_softmax": self.tie_softmax}
+
+
+@registry.register_modality("class_label")
+class ClassLabelModality(Modality):
+    """One label per example: targets [batch, 1]; top mean-pools the body over length."""
+
+    def build(self, input_shape=None):
+        self.embedding = self.add_weight(
+            name="embedding", shape=(self.vocab_size, self.hidden_size),
+            initializer=keras.initializers.RandomNormal(stddev=self.hidden_size ** -0.5))
+        self.classifier = keras.layers.Dense(self.vocab_size, name="classifier")
+        self.classifier.build((None, self.hidden_size))
+
+    def bottom(self, x):
+        if not self.built:
+            self.build()
+        return tf.gather(tf.cast(self.embedding, self.compute_dtype), x) * self.hidden_size ** 0.5
+
+    def targets_bottom(self, x):
+        """The body sees no label: zeros [batch, 1, hidden]."""
+        return tf.zeros([tf.shape(x)[0], 1, self.hidden_size], self.compute_dtype)
+
+    def top(self, body_output):
+        """[batch, length, hidden] -> [batch, 1, num_classes]."""
+        if not self.built:
+            self.build()
+        pooled = tf.reduce_mean(body_output, axis=1, keepdims=True)
+        return self.classifier(pooled)
+
+    def weights(self, targets):
+        return tf.ones_like(tf.cast(targets, tf.float32))
+
+    def loss(self, logits, targets):
+        xent = smoothed_cross_entropy(logits, targets, self.label_smoothing)
+        return tf.reduce_sum(xent), tf.cast(tf.size(targets), tf.float32)
+
+
+@registry.register_modality("real")
+class RealModality(Modality):
+    """Float vectors [batch, length, vocab_size] (vocab_size = feature depth); L2 loss."""
+
+    def build(self, input_shape=None):
+        self.project_in = keras.layers.Dense(self.hidden_size, name="bottom")
+        self.project_out = keras.layers.Dense(self.vocab_size, name="top")
+        self.project_in.build((None, None, self.vocab_size))
+        self.project_out.build((None, None, self.hidden_size))
+
+    def bottom(self, x):
+        if not self.built:
+            self.build()
+        return self.project_in(tf.cast(x, self.compute_dtype))
+
+    def top(self, body_output):
+        if not self.built:
+            self.build()
+        return self.project_out(body_output)
+
+    def weights(self, targets):
+        return tf.ones(tf.shape(targets)[:2], tf.float32)
+
+    def loss(self, logits, targets):
+        err = tf.square(tf.cast(logits, tf.float32) - tf.cast(targets, tf.float32))
+        return tf.reduce_sum(err), tf.cast(tf.size(err), tf.float32)
+
+
+@registry.register_modality("identity")
+class IdentityModality(RealModality):
+    """Pass-through: features already are [batch, length, hidden]; L2 loss."""
+
+    def build(self, input_shape=None):
+        pass
+
+    def bottom(self, x):
+        return tf.cast(x, self.compute_dtype)
+
+    def top(self, body_output):
+        return body_output

@@ -1,0 +1,176 @@
+"""Transformer encoder and decoder stacks (pre-norm, as T2T: "n" before, "da" after).
+
+Each sublayer is x + dropout(sublayer(layer_norm(x))); a final layer norm closes the
+stack. The decoder also runs one position at a time against a fixed-size cache
+(`init_cache` / `step`) for incremental decoding.
+"""
+import keras
+import tensorflow as tf
+
+from t2tlike.layers.attention import MultiHeadAttention, causal_bias, padding_bias
+
+
+class FeedForward(keras.layers.Layer):
+    """dense(filter_size, relu) -> dropout -> dense(hidden_size)."""
+
+    def __init__(self, hidden_size, filter_size, relu_dropout=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_size, self.filter_size, self.relu_dropout = hidden_size, filter_size, relu_dropout
+
+    def build(self, input_shape):
+        self.inner = keras.layers.Dense(self.filter_size, activation="relu", name="conv1")
+        self.outer = keras.layers.Dense(self.hidden_size, name="conv2")
+        self.inner.build(input_shape)
+        self.outer.build(tuple(input_shape[:-1]) + (self.filter_size,))
+        self.drop = keras.layers.Dropout(self.relu_dropout)
+
+    def call(self, x, training=False):
+        return self.outer(self.drop(self.inner(x), training=training))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(hidden_size=self.hidden_size, filter_size=self.filter_size,
+                      relu_dropout=self.relu_dropout)
+        return config
+
+
+class EncoderLayer(keras.layers.Layer):
+    def __init__(self, hidden_size, num_heads, filter_size, dropout=0.1, attention_dropout=0.1,
+                 relu_dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.config_ = dict(hidden_size=hidden_size, num_heads=num_heads, filter_size=filter_size,
+                            dropout=dropout, attention_dropout=attention_dropout,
+                            relu_dropout=relu_dropout)
+        self.self_attention = MultiHeadAttention(hidden_size, num_heads, attention_dropout,
+                                                 name="self_attention")
+        self.ffn = FeedForward(hidden_size, filter_size, relu_dropout, name="ffn")
+        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_attention")
+        self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_ffn")
+        self.drop = keras.layers.Dropout(dropout)
+
+    def call(self, x, bias, training=False):
+        y = self.self_attention(self.norm1(x), bias=bias, training=training)
+        x = x + self.drop(y, training=training)
+        y = self.ffn(self.norm2(x), training=training)
+        return x + self.drop(y, training=training)
+
+    def get_config(self):
+        return {**super().get_config(), **self.config_}
+
+
+class DecoderLayer(keras.layers.Layer):
+    def __init__(self, hidden_size, num_heads, filter_size, dropout=0.1, attention_dropout=0.1,
+                 relu_dropout=0.1, has_memory=True, **kwargs):
+        super().__init__(**kwargs)
+        self.config_ = dict(hidden_size=hidden_size, num_heads=num_heads, filter_size=filter_size,
+                            dropout=dropout, attention_dropout=attention_dropout,
+                            relu_dropout=relu_dropout, has_memory=has_memory)
+        self.has_memory = has_memory
+        self.self_attention = MultiHeadAttention(hidden_size, num_heads, attention_dropout,
+                                                 name="self_attention")
+        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_self_attention")
+        if has_memory:
+            self.encdec_attention = MultiHeadAttention(hidden_size, num_heads, attention_dropout,
+                                                       name="encdec_attention")
+            self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_encdec")
+        self.ffn = FeedForward(hidden_size, filter_size, relu_dropout, name="ffn")
+        self.norm3 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_ffn")
+        self.drop = keras.layers.Dropout(dropout)
+
+    def call(self, x, memory, self_bias, memory_bias, training=False):
+        y = self.self_attention(self.norm1(x), bias=self_bias, training=training)
+        x = x + self.drop(y, training=training)
+        if self.has_memory:
+            y = self.encdec_attention(self.norm2(x), memory, bias=memory_bias, training=training)
+            x = x + self.drop(y, training=training)
+        y = self.ffn(self.norm3(x), training=training)
+        return x + self.drop(y, training=training)
+
+    def step(self, x, cache, decode_step, memory_bias):
+        """x [batch, 1, hidden] at position `decode_step` -> (y [batch, 1, hidden], cache)."""
+        y, self_cache = self.self_attention.step(self.norm1(x), cache["self"], decode_step)
+        x = x + y
+        if self.has_memory:
+            y = self.encdec_attention.attend(self.norm2(x), cache["memory_k"], cache["memory_v"],
+                                             bias=memory_bias)
+            x = x + y
+        x = x + self.ffn(self.norm3(x))
+        return x, {**cache, "self": self_cache}
+
+    def get_config(self):
+        return {**super().get_config(), **self.config_}
+
+
+class EncoderStack(keras.layers.Layer):
+    """num_layers EncoderLayers and a final layer norm: [batch, len, hidden] -> same."""
+
+    def __init__(self, num_layers, hidden_size, num_heads, filter_size, dropout=0.1,
+                 attention_dropout=0.1, relu_dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.config_ = dict(num_layers=num_layers, hidden_size=hidden_size, num_heads=num_heads,
+                            filter_size=filter_size, dropout=dropout,
+                            attention_dropout=attention_dropout, relu_dropout=relu_dropout)
+        self.layers_ = [EncoderLayer(hidden_size, num_heads, filter_size, dropout,
+                                     attention_dropout, relu_dropout, name=f"layer_{i}")
+                        for i in range(num_layers)]
+        self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")
+
+    def call(self, x, mask, training=False):
+        """x [batch, len, hidden]; mask [batch, len] (1 = token, 0 = pad)."""
+        bias = padding_bias(mask)
+        for layer in self.layers_:
+            x = layer(x, bias, training=training)
+        return self.norm(x)
+
+    def get_config(self):
+        return {**super().get_config(), **self.config_}
+
+
+class DecoderStack(keras.layers.Layer):
+    """num_layers DecoderLayers (causal self-attention, attention to memory when given)."""
+
+    def __init__(self, num_layers, hidden_size, num_heads, filter_size, dropout=0.1,
+                 attention_dropout=0.1, relu_dropout=0.1, has_memory=True, **kwargs):
+        super().__init__(**kwargs)
+        self.config_ = dict(num_layers=num_layers, hidden_size=hidden_size, num_heads=num_heads,
+                            filter_size=filter_size, dropout=dropout,
+                            attention_dropout=attention_dropout, relu_dropout=relu_dropout,
+                            has_memory=has_memory)
+        self.num_heads = num_heads
+        self.depth = hidden_size // num_heads
+        self.layers_ = [DecoderLayer(hidden_size, num_heads, filter_size, dropout,
+                                     attention_dropout, relu_dropout, has_memory, name=f"layer_{i}")
+                        for i in range(num_layers)]
+        self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")
+
+    def call(self, x, memory=None, memory_mask=None, training=False):
+        """x [batch, tgt_len, hidden] (shifted targets); memory [batch, in_len, hidden]."""
+        self_bias = causal_bias(tf.shape(x)[1])
+        memory_bias = padding_bias(memory_mask) if memory_mask is not None else None
+        for layer in self.layers_:
+            x = layer(x, memory, self_bias, memory_bias, training=training)
+        return self.norm(x)
+
+    def init_cache(self, batch_size, max_length, memory=None, dtype=tf.float32):
+        """Per-layer caches: self-attention k/v zeros [batch, heads, max_length, depth] and,
+        with memory [batch, in_len, hidden], its keys/values computed once."""
+        cache = []
+        zeros = tf.zeros([batch_size, self.num_heads, max_length, self.depth], dtype)
+        for layer in self.layers_:
+            entry = {"self": {"k": zeros, "v": zeros}}
+            if memory is not None:
+                entry["memory_k"], entry["memory_v"] = layer.encdec_attention.keys_values(memory)
+            cache.append(entry)
+        return cache
+
+    def step(self, x, cache, decode_step, memory_mask=None):
+        """x [batch, 1, hidden] -> (y [batch, 1, hidden] after the final norm, new cache)."""
+        memory_bias = padding_bias(memory_mask) if memory_mask is not None else None
+        new_cache = []
+        for layer, layer_cache in zip(self.layers_, cache):
+            x, layer_cache = layer.step(x, layer_cache, decode_step, memory_bias)
+            new_cache.append(layer_cache)
+        return self.norm(x), new_cache
+
+    def get_config(self):
+        return {**super().get_config(), **self.config_}

@@ -1,0 +1,32 @@
+"""basic_params1: the keys every model and the trainer share (T2T's names and meanings).
+
+Model families derive their sets from it in one step (`basic_params1().replace(...)`)
+and add their own keys with `add_hparam`.
+"""
+from t2tlike import registry
+from t2tlike.hparams import HParams
+
+
+@registry.register_hparams
+def basic_params1():
+    """Defaults shared by all models; values follow T2T's common_hparams where it has them."""
+    return HParams(
+        # input pipeline: batch_size counts tokens; max_length 0 means batch_size
+        batch_size=4096, max_length=0, min_length_bucket=8, length_bucket_step=1.1,
+        eval_drop_long_sequences=False,
+        # model size
+        hidden_size=64, filter_size=256, num_hidden_layers=2, num_heads=4,
+        dropout=0.2, layer_prepostprocess_dropout=0.1, attention_dropout=0.1, relu_dropout=0.1,
+        shared_embedding_and_softmax_weights=False, shared_embedding=False,
+        # loss
+        label_smoothing=0.1,
+        # optimizer
+        optimizer="adam", optimizer_adam_beta1=0.85, optimizer_adam_beta2=0.997,
+        optimizer_adam_epsilon=1e-6, optimizer_momentum_momentum=0.9,
+        optimizer_momentum_nesterov=False, optimizer_adafactor_decay_rate=0.8,
+        weight_decay=0.0, clip_grad_norm=2.0,
+        # learning rate: T2T's factor string, see t2tlike/training/learning_rate.py
+        learning_rate_schedule="constant*linear_warmup*rsqrt_decay",
+        learning_rate_constant=0.1, learning_rate_warmup_steps=100,
+        learning_rate_decay_steps=5000, learning_rate_decay_rate=1.0,
+    )

@@ -1,0 +1,119 @@
+"""The Transformer (Vaswani et al., 2017): encoder-decoder, or decoder-only without inputs.
+
+Hparams sets and values follow T2T's transformer.py: transformer_base is T2T's v3
+(pre-norm, dropout 0.1, Adam beta2 0.997, "constant*linear_warmup*rsqrt_decay*
+rsqrt_hidden_size" with constant 2.0 and 8000 warmup steps).
+"""
+import keras
+import tensorflow as tf
+
+from t2tlike import registry
+from t2tlike.layers import transformer as layers
+from t2tlike.layers.positional import add_timing_signal, timing_signal
+from t2tlike.models.common_hparams import basic_params1
+from t2tlike.t2t_model import T2TModel
+
+
+@registry.register_model("transformer")
+class Transformer(T2TModel):
+    """Encoder-decoder Transformer; decoder-only (language model) when there are no inputs."""
+
+    def __init__(self, hparams, problem_hparams, **kwargs):
+        super().__init__(hparams, problem_hparams, **kwargs)
+        hp = hparams
+        stack = dict(num_layers=hp.num_hidden_layers, hidden_size=hp.hidden_size,
+                     num_heads=hp.num_heads, filter_size=hp.filter_size,
+                     dropout=hp.layer_prepostprocess_dropout,
+                     attention_dropout=hp.attention_dropout, relu_dropout=hp.relu_dropout)
+        self.encoder = layers.EncoderStack(**stack, name="encoder") if self.has_inputs else None
+        self.decoder = layers.DecoderStack(**stack, has_memory=self.has_inputs, name="decoder")
+        self.input_dropout = keras.layers.Dropout(hp.layer_prepostprocess_dropout)
+
+    def encode(self, inputs, inputs_mask, training=False):
+        """inputs [batch, in_len, hidden] -> memory [batch, in_len, hidden]."""
+        x = self.input_dropout(add_timing_signal(inputs), training=training)
+        return self.encoder(x, inputs_mask, training=training)
+
+    def body(self, features, training=False):
+        """inputs [batch, in_len, hidden], targets [batch, tgt_len, hidden] (shifted)
+        -> [batch, tgt_len, hidden]."""
+        memory = mask = None
+        if self.has_inputs:
+            mask = features["inputs_mask"]
+            memory = self.encode(features["inputs"], mask, training=training)
+        x = self.input_dropout(add_timing_signal(features["targets"]), training=training)
+        return self.decoder(x, memory, memory_mask=mask, training=training)
+
+    def decoding_step_fn(self, features, num_samples, decode_length):
+        """Incremental decoding: each step embeds one token and runs the decoder once over
+        a cache of earlier keys/values (no re-running of the prefix)."""
+        memory = mask = None
+        if self.has_inputs:
+            inputs = features["inputs"]
+            repeat = num_samples // tf.shape(inputs)[0]
+            embedded = self.bottom({"inputs": inputs, "targets": inputs[:, :1]})
+            memory = self.encode(embedded["inputs"], embedded["inputs_mask"])
+            memory = tf.repeat(memory, repeat, axis=0)
+            mask = tf.repeat(embedded["inputs_mask"], repeat, axis=0)
+        cache = self.decoder.init_cache(num_samples, decode_length, memory)
+        hidden = self.hparams.hidden_size
+        signal = timing_signal(decode_length, hidden)[0]          # [decode_length, hidden]
+
+        def step_fn(prev_ids, i, cache):
+            x = self.target_modality.targets_bottom(prev_ids[:, tf.newaxis])   # [n, 1, hidden]
+            x += tf.cast(signal[i], x.dtype)[tf.newaxis, tf.newaxis]
+            y, cache = self.decoder.step(x, cache, i, memory_mask=mask)
+            return self.top(y)[:, 0], cache
+
+        return step_fn, cache
+
+
+@registry.register_hparams
+def transformer_base():
+    """T2T's transformer_base (v3): 6+6 layers, 512 hidden, 2048 filter, 8 heads."""
+    hp = basic_params1().replace(
+        hidden_size=512, filter_size=2048, num_heads=8, num_hidden_layers=6,
+        batch_size=4096, max_length=256, clip_grad_norm=0.0,
+        layer_prepostprocess_dropout=0.1, attention_dropout=0.1, relu_dropout=0.1,
+        label_smoothing=0.1, shared_embedding_and_softmax_weights=True,
+        optimizer="adam", optimizer_adam_beta1=0.9, optimizer_adam_beta2=0.997,
+        optimizer_adam_epsilon=1e-9, weight_decay=0.0,
+        learning_rate_schedule="constant*linear_warmup*rsqrt_decay*rsqrt_hidden_size",
+        learning_rate_constant=2.0, learning_rate_warmup_steps=8000)
+    return hp
+
+
+@registry.register_hparams
+def transformer_big():
+    """transformer_base, twice as wide, 16 heads, more dropout (the paper's 'big')."""
+    return transformer_base().replace(hidden_size=1024, filter_size=4096, num_heads=16,
+                                      batch_size=2048, layer_prepostprocess_dropout=0.3)
+
+
+@registry.register_hparams
+def transformer_base_single_gpu():
+    """transformer_base for one GPU: smaller batches, longer warmup, plain rsqrt decay."""
+    return transformer_base().replace(
+        batch_size=1024, learning_rate_schedule="constant*linear_warmup*rsqrt_decay",
+        learning_rate_constant=0.1, learning_rate_warmup_steps=16000)
+
+
+@registry.register_hparams
+def transformer_big_single_gpu():
+    """transformer_big for one GPU: less dropout, longer warmup."""
+    return transformer_big().replace(layer_prepostprocess_dropout=0.1,
+                                     learning_rate_warmup_steps=16000)
+
+
+@registry.register_hparams
+def transformer_small():
+    """2+2 layers, 256 hidden, 1024 filter, 4 heads."""
+    return transformer_base().replace(num_hidden_layers=2, hidden_size=256, filter_size=1024,
+                                      num_heads=4)
+
+
+@registry.register_hparams
+def transformer_tiny():
+    """2+2 layers, 128 hidden, 512 filter, 4 heads: for toy problems and tests."""
+    return transformer_base().replace(num_hidden_layers=2, hidden_size=128, filter_size=512,
+                                      num_heads=4)

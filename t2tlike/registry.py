@@ -1,0 +1,161 @@
+"""Registries of problems, models, hparams sets, ranged hparams and modalities.
+
+One `Registry` type, one instance per kind. Names default to the snake_case of the class
+or function (`TranslateEndeWmt32k` -> `translate_ende_wmt32k`). Registering a second,
+different object under a taken name raises and says where the first came from; looking
+up an unknown name raises one `UnknownNameError` with up to three suggestions.
+
+T2T's decorators keep their names and both forms work::
+
+    @registry.register_problem              # name from the class
+    @registry.register_hparams("my_set")    # explicit name
+"""
+import inspect
+import re
+
+from t2tlike.errors import UnknownNameError, UserError, did_you_mean
+
+_FIRST_CAP = re.compile(r"(.)([A-Z][a-z0-9]+)")
+_ALL_CAP = re.compile(r"([a-z0-9])([A-Z])")
+
+LIST_COMMAND = "t2t-trainer --registry_help"
+
+
+def default_name(obj_or_name):
+    """snake_case of a class or function name: `TranslateEndeWmt32k` -> `translate_ende_wmt32k`."""
+    name = obj_or_name if isinstance(obj_or_name, str) else obj_or_name.__name__
+    return _ALL_CAP.sub(r"\1_\2", _FIRST_CAP.sub(r"\1_\2", name)).lower()
+
+
+def _origin(obj):
+    try:
+        path = inspect.getsourcefile(obj)
+        _, line = inspect.getsourcelines(obj)
+        return f"{path}:{line}"
+    except (OSError, TypeError):
+        return getattr(obj, "__module__", "<unknown>")
+
+
+def _same_definition(a, b):
+    """True when b is a is, or is a re-import of, the same module-level definition."""
+    return a is b or (getattr(a, "__module__", None) == getattr(b, "__module__", 1) and
+                      getattr(a, "__qualname__", None) == getattr(b, "__qualname__", 2))
+
+
+class Registry:
+    """A name -> object map that is strict about duplicates and helpful about misses."""
+
+    def __init__(self, kind, plural=None):
+        self.kind = kind
+        self.plural = plural or kind + "s"
+        self._entries = {}
+        self._origins = {}
+
+    def register(self, name_or_obj=None):
+        """Decorator usable as `@reg.register`, `@reg.register()` or `@reg.register("name")`."""
+        def add(obj, name=None):
+            name = name or default_name(obj)
+            if name in self._entries and not _same_definition(self._entries[name], obj):
+                raise UserError(
+                    f"{self.kind} '{name}' is already registered (first registered at "
+                    f"{self._origins[name]}; again at {_origin(obj)}). Pick another name, "
+                    f"e.g. @register_{self.kind.replace(' ', '_')}(\"{name}_v2\").")
+            self._entries[name] = obj
+            self._origins[name] = _origin(obj)
+            obj.registered_name = name if inspect.isclass(obj) else getattr(
+                obj, "registered_name", name)
+            return obj
+
+        if callable(name_or_obj):
+            return add(name_or_obj)
+        return lambda obj: add(obj, name_or_obj)
+
+    def get(self, name):
+        if name not in self._entries:
+            raise UnknownNameError(
+                f"unknown {self.kind} '{name}'.{did_you_mean(name, self._entries)} "
+                f"List every registered {self.kind} with: {LIST_COMMAND}")
+        return self._entries[name]
+
+    __getitem__ = get
+
+    def __contains__(self, name):
+        return name in self._entries
+
+    def names(self):
+        return sorted(self._entries)
+
+    def unregister(self, name):
+        """Removes a name (for tests that register throw-away entries)."""
+        self._entries.pop(name, None)
+        self._origins.pop(name, None)
+
+
+problems = Registry("problem")
+models = Registry("model")
+hparams_sets = Registry("hparams set", "hparams sets")
+ranged_hparams_sets = Registry("ranged hparams set", "ranged hparams sets")
+modalities = Registry("modality", "modalities")
+
+register_problem = problems.register
+register_model = models.register
+register_hparams = hparams_sets.register
+register_ranged_hparams = ranged_hparams_sets.register
+register_modality = modalities.register
+
+REVERSED_SUFFIX = "_rev"
+
+
+def problem(name):
+    """A new instance of the registered problem `name`; `name_rev` swaps inputs and targets."""
+    base, was_reversed = name, False
+    if name not in problems and name.endswith(REVERSED_SUFFIX):
+        base, was_reversed = name[:-len(REVERSED_SUFFIX)], True
+    try:
+        cls = problems.get(base)
+    except UnknownNameError:
+        if was_reversed:
+            problems.get(name)  # report the name as typed
+        raise
+    return cls(was_reversed=was_reversed)
+
+
+def model(name):
+    """The registered model class `name`."""
+    return models.get(name)
+
+
+def hparams(name):
+    """The registered hparams-set function `name` (call it for an HParams)."""
+    return hparams_sets.get(name)
+
+
+def ranged_hparams(name):
+    return ranged_hparams_sets.get(name)
+
+
+def modality(name):
+    """The registered modality class `name`."""
+    return modalities.get(name)
+
+
+def list_problems():
+    return problems.names()
+
+
+def list_models():
+    return models.names()
+
+
+def list_hparams():
+    return hparams_sets.names()
+
+
+def help_string():
+    """Everything registered, grouped by kind, for `--registry_help`."""
+    parts = []
+    for reg in (problems, models, hparams_sets, ranged_hparams_sets, modalities):
+        names = reg.names()
+        parts.append(f"{reg.plural} ({len(names)}):")
+        parts.extend(f"  {n}" for n in names)
+    return "\n".join(parts)

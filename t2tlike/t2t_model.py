@@ -1,0 +1,131 @@
+"""T2TModel: modality bottom -> body (tensor -> tensor) -> modality top -> loss.
+
+A model subclasses T2TModel, unpacks its hparams in `__init__` and implements
+`body(features, training) -> [batch, length, hidden]`. Everything else (embedding the
+features, shifting the targets right, the softmax, the loss, greedy and beam decoding)
+comes from here and from the problem's modalities.
+
+Features: "inputs" [batch, in_len] and "targets" [batch, tgt_len] ids (0 = pad, each
+sequence ending in EOS = 1). The body receives them embedded, [batch, len, hidden], with
+the targets shifted right by one position, plus "inputs_mask" [batch, in_len] (1 = token).
+"""
+import keras
+import tensorflow as tf
+
+from t2tlike import registry
+from t2tlike.decoding import beam_search
+
+
+def shift_right(x):
+    """[batch, length, hidden] -> the same, moved one step later with zeros at position 0."""
+    return tf.pad(x, [[0, 0], [1, 0], [0, 0]])[:, :-1, :]
+
+
+class T2TModel(keras.Model):
+    """Base of every model; see the module docstring."""
+
+    def __init__(self, hparams, problem_hparams, **kwargs):
+        super().__init__(**kwargs)
+        self._hparams = hparams
+        self._problem_hparams = problem_hparams
+        self.has_inputs = bool(problem_hparams.has_inputs) and "inputs" in problem_hparams.modality
+        hidden = hparams.hidden_size
+        smoothing = hparams.label_smoothing
+        targets_cls = registry.modality(problem_hparams.modality["targets"])
+        self.target_modality = targets_cls(
+            problem_hparams.vocab_size["targets"], hidden, label_smoothing=smoothing,
+            name="targets_modality",
+            **({"tie_softmax": hparams.shared_embedding_and_softmax_weights}
+               if targets_cls is registry.modality("symbol") else {}))
+        self.input_modality = None
+        if self.has_inputs:
+            if hparams.get("shared_embedding", False) and \
+                    problem_hparams.modality["inputs"] == problem_hparams.modality["targets"] and \
+                    problem_hparams.vocab_size["inputs"] == problem_hparams.vocab_size["targets"]:
+                self.input_modality = self.target_modality
+            else:
+                self.input_modality = registry.modality(problem_hparams.modality["inputs"])(
+                    problem_hparams.vocab_size["inputs"], hidden, name="inputs_modality")
+
+    @property
+    def hparams(self):
+        return self._hparams
+
+    @property
+    def problem_hparams(self):
+        return self._problem_hparams
+
+    # -- the pieces ------------------------------------------------------------------
+    def bottom(self, features):
+        """Ids -> the body's features (embedded inputs, shifted embedded targets, masks)."""
+        out = {}
+        if self.has_inputs:
+            out["inputs"] = self.input_modality.bottom(features["inputs"])
+            out["inputs_mask"] = tf.cast(tf.not_equal(features["inputs"], 0), tf.float32) \
+                if features["inputs"].shape.rank == 2 else \
+                tf.ones(tf.shape(out["inputs"])[:2], tf.float32)
+        out["targets"] = shift_right(self.target_modality.targets_bottom(features["targets"]))
+        return out
+
+    def body(self, features, training=False):
+        """features (see bottom) -> [batch, tgt_len, hidden]."""
+        raise NotImplementedError(f"{type(self).__name__} must implement body")
+
+    def top(self, body_output):
+        return self.target_modality.top(body_output)
+
+    def call(self, features, training=False):
+        """ids -> logits [batch, tgt_len, vocab]."""
+        return self.top(self.body(self.bottom(features), training=training))
+
+    def training_loss(self, logits, features):
+        """(weighted loss sum, weight sum) over the targets."""
+        return self.target_modality.loss(logits, features["targets"])
+
+    # -- decoding --------------------------------------------------------------------
+    def decode_length(self, features, extra_length):
+        if self.has_inputs:
+            return tf.shape(features["inputs"])[1] + extra_length
+        return tf.constant(extra_length)
+
+    def decoding_step_fn(self, features, num_samples, decode_length):
+        """(step_fn, initial states) for beam_search; states have leading dim num_samples.
+
+        This generic version re-runs the whole model on the prefix decoded so far at every
+        step; models with a cache (the Transformer) override it.
+        """
+        inputs = features.get("inputs")
+        batch = tf.shape(inputs)[0] if inputs is not None else tf.shape(features["targets"])[0]
+        tiled_inputs = None
+        if self.has_inputs:
+            tiled_inputs = tf.repeat(inputs, num_samples // batch, axis=0)
+        buffer = tf.zeros([num_samples, decode_length], tf.int32)
+
+        def step_fn(prev_ids, i, states):
+            buf = states["buffer"]
+            write = tf.one_hot(i - 1, decode_length, dtype=tf.int32)[tf.newaxis]
+            buf = buf + write * prev_ids[:, tf.newaxis] * tf.cast(i > 0, tf.int32)
+            feats = {"targets": buf}
+            if tiled_inputs is not None:
+                feats["inputs"] = tiled_inputs
+            logits = self(feats, training=False)
+            return tf.gather(logits, i, axis=1), {"buffer": buf}
+
+        return step_fn, {"buffer": buffer}
+
+    def infer(self, features, beam_size=1, alpha=0.6, extra_length=50, return_beams=False):
+        """Decodes. Returns {"outputs": [batch, length] (or [batch, beam, length] with
+        return_beams), "scores": [batch] (or [batch, beam])}; ids after EOS are 0."""
+        batch = tf.shape(features["inputs"] if self.has_inputs else features["targets"])[0]
+        length = self.decode_length(features, extra_length)
+        if beam_size <= 1:
+            step_fn, states = self.decoding_step_fn(features, batch, length)
+            ids, scores = beam_search.greedy_search(step_fn, batch, length, states)
+            return {"outputs": ids[:, tf.newaxis] if return_beams else ids,
+                    "scores": scores[:, tf.newaxis] if return_beams else scores}
+        step_fn, states = self.decoding_step_fn(features, batch * beam_size, length)
+        ids, scores = beam_search.beam_search(step_fn, batch, beam_size, length, states,
+                                              alpha=alpha)
+        if return_beams:
+            return {"outputs": ids, "scores": scores}
+        return {"outputs": ids[:, 0], "scores": scores[:, 0]}
