@@ -14,6 +14,7 @@ setup(
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.10",
+        "tensorboard",
         "absl-py",
         "gin-config>=0.5",
         "numpy",

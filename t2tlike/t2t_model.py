@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from t2tlike import registry
 from t2tlike.decoding import beam_search
+from t2tlike.layers import modalities  # noqa: F401  (registers the built-in modalities)
 
 
 def shift_right(x):

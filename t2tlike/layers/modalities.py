@@ -45,7 +45,7 @@ def smoothed_cross_entropy(logits, labels, label_smoothing):
 
 
 class Modality(keras.layers.Layer):
-    """Base: bottom / targets_bottom / top / loss / weights for one feature."""
+    """Base: bottom / targets_bottom / top / loss / targets_weights for one feature."""
 
     def __init__(self, vocab_size, hidden_size, label_smoothing=0.0, **kwargs):
         super().__init__(**kwargs)
@@ -61,7 +61,7 @@ class Modality(keras.layers.Layer):
     def top(self, body_output):
         raise NotImplementedError
 
-    def weights(self, targets):
+    def targets_weights(self, targets):
         """[batch, length] float: 1 where the target counts in the loss."""
         return tf.cast(tf.not_equal(targets, 0), tf.float32)
 
@@ -109,7 +109,7 @@ class SymbolModality(Modality):
 
     def loss(self, logits, targets):
         xent = smoothed_cross_entropy(logits, targets, self.label_smoothing)
-        w = self.weights(targets)
+        w = self.targets_weights(targets)
         return tf.reduce_sum(xent * w), tf.reduce_sum(w)
 
     def get_config(self):
@@ -143,7 +143,7 @@ class ClassLabelModality(Modality):
         pooled = tf.reduce_mean(body_output, axis=1, keepdims=True)
         return self.classifier(pooled)
 
-    def weights(self, targets):
+    def targets_weights(self, targets):
         return tf.ones_like(tf.cast(targets, tf.float32))
 
     def loss(self, logits, targets):
@@ -171,7 +171,7 @@ class RealModality(Modality):
             self.build()
         return self.project_out(body_output)
 
-    def weights(self, targets):
+    def targets_weights(self, targets):
         return tf.ones(tf.shape(targets)[:2], tf.float32)
 
     def loss(self, logits, targets):

@@ -1,0 +1,111 @@
+"""What every CLI shares: common flags, start-up (user code, gin) and error handling.
+
+A user mistake (bad flag, unknown name, missing file, malformed hparams) ends in one
+line on stderr and exit status 2. Only bin/ reads flags; the library gets plain values.
+"""
+import logging as pylogging
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+from t2tlike.errors import UserError  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("problem", None, "Registered problem name (a `_rev` suffix swaps inputs "
+                    "and targets).")
+flags.DEFINE_string("model", None, "Registered model name, e.g. transformer.")
+flags.DEFINE_string("hparams_set", None, "Registered hparams set, e.g. transformer_base.")
+flags.DEFINE_string("hparams", "", "Overrides of the hparams set: 'name=value,name=value'.")
+flags.DEFINE_string("data_dir", None, "Directory of the generated TFRecords and vocabularies.")
+flags.DEFINE_string("tmp_dir", "/tmp/t2t_datagen", "Directory for downloads and raw files.")
+flags.DEFINE_string("output_dir", None, "Directory for checkpoints, summaries and the config.")
+flags.DEFINE_string("t2t_usr_dir", None, "A directory or .py file with your own problems, "
+                    "models or hparams sets to register.")
+flags.DEFINE_multi_string("gin_file", [], "Gin config files (bind pluggable components).")
+flags.DEFINE_multi_string("gin_param", [], "Gin bindings, e.g. "
+                          "'keras.optimizers.Adam.amsgrad = True'.")
+flags.DEFINE_bool("registry_help", False, "List every registered name and exit.")
+flags.DEFINE_integer("random_seed", None, "Random seed (unset: not seeded).")
+app.define_help_flags()
+
+
+class _Formatter(pylogging.Formatter):
+    def format(self, record):
+        return f"{self.formatTime(record, '%H:%M:%S')} {record.getMessage()}"
+
+
+def _setup_logging():
+    logging.set_verbosity(logging.INFO)
+    logging.get_absl_handler().setFormatter(_Formatter())
+    logging.use_absl_handler()
+    pylogging.getLogger("tensorflow").setLevel(pylogging.ERROR)
+
+
+def register_builtins():
+    import data_generators.all_problems  # noqa: F401
+    import t2tlike.models  # noqa: F401
+
+
+def _load_user_code():
+    from t2tlike import usr_dir
+    usr_dir.load_plugins()
+    if FLAGS.t2t_usr_dir:
+        usr_dir.import_usr_dir(FLAGS.t2t_usr_dir)
+
+
+def _parse_gin():
+    if not (FLAGS.gin_file or FLAGS.gin_param):
+        return
+    import gin
+    for path in FLAGS.gin_file:
+        if not os.path.isfile(path):
+            raise UserError(f"--gin_file {path} does not exist.")
+    try:
+        gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_param)
+    except Exception as e:  # gin raises ValueError/KeyError/SyntaxError for bad configs
+        raise UserError(f"bad gin configuration: {e}") from e
+
+
+def require(*names):
+    missing = [n for n in names if FLAGS[n].value in (None, "")]
+    if missing:
+        raise UserError(f"missing required flag(s): {', '.join('--' + n for n in missing)}.")
+
+
+def run(main, argv=None):
+    """Parses flags, loads user code and gin, runs main(argv); user errors exit 2."""
+    argv = list(sys.argv if argv is None else argv)
+    name = os.path.basename(argv[0]) if argv else "t2t"
+    try:
+        rest = FLAGS(argv)
+    except flags.Error as e:
+        print(f"{name}: error: {e}\nRun `{name} --helpfull` to list the flags.", file=sys.stderr)
+        sys.exit(2)
+    if FLAGS["help"].value or FLAGS["helpfull"].value:
+        print(FLAGS.main_module_help() if FLAGS["help"].value else FLAGS.get_help())
+        sys.exit(0)
+    if len(rest) > 1:
+        print(f"{name}: error: unexpected argument(s) {rest[1:]}; flags look like "
+              "--name=value.", file=sys.stderr)
+        sys.exit(2)
+    _setup_logging()
+    try:
+        register_builtins()
+        _load_user_code()
+        if FLAGS.registry_help:
+            from t2tlike import registry
+            print(registry.help_string())
+            return 0
+        _parse_gin()
+        main(rest)
+    except UserError as e:
+        print(f"{name}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted.", file=sys.stderr)
+        sys.exit(130)
+    return 0

@@ -1,0 +1,132 @@
+"""t2t-decoder: decode with a trained model (greedy or beam search).
+
+  t2t-decoder --problem=P --model=transformer --hparams_set=transformer_tiny \
+              --data_dir=$D --output_dir=$O --decode_hparams="beam_size=4,alpha=0.6" \
+              --decode_from_file=in.txt --decode_to_file=out.txt [--decode_reference=ref.txt]
+
+Without --decode_from_file or --decode_interactive it decodes --decode_split of the
+problem's data (default: dev) and reports exact-match accuracy against its targets.
+"""
+import os
+import time
+
+from absl import flags, logging
+
+from t2tlike_cli import cli
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("decode_hparams", "", "Decode hparams: 'beam_size=4,alpha=0.6,"
+                    "extra_length=100,batch_size=32,return_beams=false,num_samples=-1'.")
+flags.DEFINE_string("decode_from_file", None, "Decode the lines of this file.")
+flags.DEFINE_string("decode_to_file", None, "Write the decodes here (default: stdout).")
+flags.DEFINE_string("decode_reference", None, "Reference file: report exact match and BLEU.")
+flags.DEFINE_bool("decode_interactive", False, "Decode lines typed on stdin.")
+flags.DEFINE_string("checkpoint_path", None, "Checkpoint to use (default: the latest in "
+                    "--output_dir).")
+flags.DEFINE_string("decode_split", "dev", "Split decoded when no file is given: train, dev "
+                    "or test.")
+
+
+def _hparams():
+    from t2tlike.hparams import HParams, create_hparams
+    from t2tlike.training import run_config
+    stored = os.path.join(FLAGS.output_dir or "", run_config.HPARAMS_FILE)
+    if FLAGS.output_dir and os.path.exists(stored) and not FLAGS.hparams:
+        with open(stored, encoding="utf-8") as f:
+            return HParams.from_json(f.read())
+    cli.require("hparams_set")
+    return create_hparams(FLAGS.hparams_set, FLAGS.hparams)
+
+
+def _read_lines(path, flag):
+    from t2tlike.errors import UserError
+    if not os.path.isfile(path):
+        raise UserError(f"--{flag}: {path} does not exist or is not a file.")
+    with open(path, encoding="utf-8", errors="strict") as f:
+        return f.read().splitlines()
+
+
+def _report(hypotheses, references):
+    import sacrebleu
+
+    from t2tlike.decoding.decoder import exact_match
+    acc = exact_match(hypotheses, references)
+    bleu = sacrebleu.corpus_bleu(hypotheses, [references])
+    print(f"exact match: {acc:.4f} ({round(acc * len(references))}/{len(references)})")
+    print(f"BLEU = {bleu.score:.2f}  ({bleu})")
+
+
+def main(argv):
+    import tensorflow as tf
+
+    from t2tlike import registry
+    from t2tlike.decoding import decoder as decoder_lib
+    from t2tlike.errors import UserError
+    from t2tlike.training.trainer import build_model
+    cli.require("problem", "model", "data_dir")
+    if not (FLAGS.output_dir or FLAGS.checkpoint_path):
+        raise UserError("missing required flag: --output_dir (or --checkpoint_path).")
+    problem = registry.problem(FLAGS.problem)
+    registry.model(FLAGS.model)
+    dhp = decoder_lib.decode_hparams(FLAGS.decode_hparams)
+    if FLAGS.decode_from_file and not os.path.isfile(FLAGS.decode_from_file):
+        raise UserError(f"--decode_from_file: {FLAGS.decode_from_file} does not exist or is "
+                        "not a file.")
+    checkpoint = FLAGS.checkpoint_path or FLAGS.output_dir
+    if not FLAGS.checkpoint_path and (not os.path.isdir(checkpoint) or
+                                      tf.train.latest_checkpoint(checkpoint) is None):
+        raise UserError(f"no checkpoint in {checkpoint}. Train first: t2t-trainer "
+                        f"--problem={FLAGS.problem} --model={FLAGS.model} ... "
+                        f"--output_dir={checkpoint}")
+    hparams = _hparams().freeze()
+    encoders = problem.get_feature_encoders(FLAGS.data_dir)
+    model = build_model(FLAGS.model, hparams, problem.get_hparams(hparams, FLAGS.data_dir))
+    model({"inputs": tf.constant([[2, 1]]), "targets": tf.constant([[2, 1]])})
+    path = decoder_lib.restore(model, checkpoint)
+    logging.info("Restored %s", path)
+    decoder = decoder_lib.Decoder(model, encoders.get("inputs"), encoders["targets"], dhp)
+    if FLAGS.decode_interactive:
+        decoder.decode_interactive()
+        return
+    if FLAGS.decode_from_file:
+        references = _read_lines(FLAGS.decode_reference, "decode_reference") \
+            if FLAGS.decode_reference else None
+        start = time.time()
+        outputs = decoder.decode_from_file(FLAGS.decode_from_file, FLAGS.decode_to_file)
+        logging.info("decoded %d lines in %.1fs", len(outputs), time.time() - start)
+        if references is not None:
+            _report(outputs, references[:len(outputs)] if dhp.num_samples > 0 else references)
+        return
+    # Decode a split of the problem's own data and score it against its targets.
+    ds = problem.dataset("infer", FLAGS.data_dir, hparams, batched=False, shuffle=False,
+                         repeat=False, split=FLAGS.decode_split)
+    inputs, references = [], []
+    for ex in ds:
+        if 0 < dhp.num_samples <= len(inputs):
+            break
+        inputs.append(decoder_lib.cut(ex["inputs"].numpy()) + [decoder_lib.EOS_ID])
+        references.append(encoders["targets"].decode(decoder_lib.cut(ex["targets"].numpy())))
+    hypotheses = []
+    bs = max(dhp.batch_size, 1)
+    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+    results = [None] * len(inputs)
+    for b in range(0, len(order), bs):
+        chunk = order[b:b + bs]
+        for i, beams in zip(chunk, decoder.decode_ids([inputs[i] for i in chunk])):
+            results[i] = encoders["targets"].decode(beams[0][0])
+        logging.info("decoded %d/%d", min(b + bs, len(order)), len(order))
+    hypotheses = results
+    if FLAGS.decode_to_file:
+        with open(FLAGS.decode_to_file + ".tmp", "w", encoding="utf-8") as f:
+            f.write("".join(h + "\n" for h in hypotheses))
+        os.replace(FLAGS.decode_to_file + ".tmp", FLAGS.decode_to_file)
+    _report(hypotheses, references)
+
+
+def console_main():
+    cli.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

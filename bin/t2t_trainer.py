@@ -1,0 +1,58 @@
+"""t2t-trainer: train a registered model on a registered problem.
+
+  t2t-trainer --problem=algorithmic_reverse_binary40 --model=transformer \
+              --hparams_set=transformer_tiny --data_dir=$D --output_dir=$O --train_steps=2000
+
+Re-running the same command resumes from the latest checkpoint in --output_dir.
+"""
+import os
+
+from absl import flags
+
+from t2tlike_cli import cli
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_integer("train_steps", 250000, "Total number of training steps.", lower_bound=0)
+flags.DEFINE_integer("eval_steps", 100, "Eval batches per evaluation (0: no eval).",
+                     lower_bound=0)
+flags.DEFINE_integer("local_eval_frequency", 1000, "Save a checkpoint and evaluate every this "
+                     "many steps.", lower_bound=1)
+flags.DEFINE_integer("keep_checkpoint_max", 20, "How many recent checkpoints to keep.",
+                     lower_bound=1)
+flags.DEFINE_bool("generate_data", False, "Run the problem's data generation first.")
+
+
+def main(argv):
+    from t2tlike import registry
+    from t2tlike.training import run_config
+    from t2tlike.training.trainer import Trainer
+    cli.require("problem", "model", "hparams_set", "data_dir", "output_dir")
+    problem = registry.problem(FLAGS.problem)
+    registry.model(FLAGS.model)  # fail on a bad name before any work
+    if FLAGS.generate_data:
+        os.makedirs(FLAGS.data_dir, exist_ok=True)
+        os.makedirs(FLAGS.tmp_dir, exist_ok=True)
+        problem.generate_data(FLAGS.data_dir, FLAGS.tmp_dir)
+    problem.data_files(FLAGS.data_dir, "train")  # a clear message if there is no data
+    hparams = run_config.resolve(FLAGS.output_dir, FLAGS.problem, FLAGS.model,
+                                 FLAGS.hparams_set, FLAGS.hparams)
+    from t2tlike.training import learning_rate
+    learning_rate.parse_factors(hparams.learning_rate_schedule)
+    run_config.save(FLAGS.output_dir, hparams, FLAGS.problem, FLAGS.model, FLAGS.hparams_set,
+                    FLAGS.hparams)
+    hparams.freeze()
+    trainer = Trainer(problem, FLAGS.model, hparams, FLAGS.data_dir, FLAGS.output_dir,
+                      train_steps=FLAGS.train_steps, eval_steps=FLAGS.eval_steps,
+                      local_eval_frequency=FLAGS.local_eval_frequency,
+                      keep_checkpoint_max=FLAGS.keep_checkpoint_max,
+                      random_seed=FLAGS.random_seed)
+    trainer.train()
+
+
+def console_main():
+    cli.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

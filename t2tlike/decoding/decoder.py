@@ -1,0 +1,151 @@
+"""Decoding with a trained model: from a file, from stdin, or from a dataset split.
+
+Inputs are encoded with the problem's encoder and end in EOS. A file is decoded in
+batches of sentences sorted by length (less padding), and the outputs are written back in
+the original order, to a temporary name renamed when complete.
+"""
+import os
+import sys
+import time
+
+import tensorflow as tf
+from absl import logging
+
+from t2tlike.errors import UserError
+from t2tlike.hparams import HParams
+
+EOS_ID = 1
+
+
+def decode_hparams(overrides=""):
+    """T2T's decode hparams (beam_size, alpha, return_beams, extra_length, batch_size, ...)."""
+    hp = HParams(beam_size=4, alpha=0.6, return_beams=False, extra_length=100, batch_size=32,
+                 num_samples=-1, max_input_size=-1, write_beam_scores=False,
+                 delimiter="\n")
+    return hp.parse(overrides) if overrides else hp
+
+
+def restore(model, checkpoint_path):
+    """Loads the model weights from `checkpoint_path` (a prefix or a directory)."""
+    path = checkpoint_path
+    if os.path.isdir(path):
+        path = tf.train.latest_checkpoint(path)
+        if path is None:
+            raise UserError(f"no checkpoint in {checkpoint_path}. Train first with t2t-trainer "
+                            f"--output_dir={checkpoint_path}, or pass --checkpoint_path.")
+    elif not tf.io.gfile.glob(path + "*"):
+        raise UserError(f"checkpoint {path} does not exist.")
+    tf.train.Checkpoint(model=model).restore(path).expect_partial()
+    return path
+
+
+def cut(ids):
+    """Ids up to (not including) the first EOS, without padding."""
+    out = []
+    for i in ids:
+        i = int(i)
+        if i == EOS_ID:
+            break
+        if i != 0:
+            out.append(i)
+    return out
+
+
+class Decoder:
+    """Decodes id sequences and text with `model` (weights already restored)."""
+
+    def __init__(self, model, input_encoder, target_encoder, hparams):
+        self.model, self.hparams = model, hparams
+        self.input_encoder, self.target_encoder = input_encoder, target_encoder
+        self._fn = tf.function(
+            lambda inputs: model.infer({"inputs": inputs}, beam_size=hparams.beam_size,
+                                       alpha=hparams.alpha, extra_length=hparams.extra_length,
+                                       return_beams=True),
+            input_signature=[tf.TensorSpec([None, None], tf.int32)])
+
+    def decode_ids(self, batch_ids):
+        """A list of input id lists -> a list (same order) of lists of (ids, score), best first."""
+        width = max(len(x) for x in batch_ids)
+        padded = [x + [0] * (width - len(x)) for x in batch_ids]
+        result = self._fn(tf.constant(padded, tf.int32))
+        outputs, scores = result["outputs"].numpy(), result["scores"].numpy()
+        return [[(cut(beam), float(s)) for beam, s in zip(outputs[i], scores[i])]
+                for i in range(len(batch_ids))]
+
+    def encode(self, line):
+        ids = self.input_encoder.encode(line.strip())
+        if self.hparams.max_input_size > 0:
+            ids = ids[:self.hparams.max_input_size]
+        return ids + [EOS_ID]
+
+    def decode_lines(self, lines):
+        """Texts -> decoded texts (the best beam), in order; batched by sorted length."""
+        encoded = [self.encode(line) for line in lines]
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+        results = [None] * len(encoded)
+        bs = max(int(self.hparams.batch_size), 1)
+        start, done = time.time(), 0
+        for b in range(0, len(order), bs):
+            chunk = order[b:b + bs]
+            for i, beams in zip(chunk, self.decode_ids([encoded[i] for i in chunk])):
+                results[i] = beams
+            done += len(chunk)
+            logging.info("decoded %d/%d sentences (%.1f sentences/s)", done, len(order),
+                         done / max(time.time() - start, 1e-9))
+        return [self._format(beams) for beams in results]
+
+    def _format(self, beams):
+        if not self.hparams.return_beams:
+            return self.target_encoder.decode(beams[0][0])
+        parts = []
+        for ids, score in beams:
+            text = self.target_encoder.decode(ids)
+            parts.append(f"{text}\t{score:.4f}" if self.hparams.write_beam_scores else text)
+        return "\t".join(parts)
+
+    def decode_from_file(self, input_path, output_path=None):
+        if not os.path.isfile(input_path):
+            raise UserError(f"--decode_from_file: {input_path} does not exist or is not a file.")
+        try:
+            with open(input_path, encoding="utf-8") as f:
+                lines = f.read().split("\n")
+        except UnicodeDecodeError as e:
+            raise UserError(f"{input_path} is not valid UTF-8 ({e.reason} at byte {e.start}).")
+        if lines and lines[-1] == "":
+            lines.pop()
+        if self.hparams.num_samples > 0:
+            lines = lines[:self.hparams.num_samples]
+        outputs = self.decode_lines(lines)
+        text = "".join(o + self.hparams.delimiter for o in outputs)
+        if output_path:
+            folder = os.path.dirname(os.path.abspath(output_path))
+            os.makedirs(folder, exist_ok=True)
+            tmp = output_path + ".tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, output_path)
+            logging.info("wrote %d decodes to %s", len(outputs), output_path)
+        else:
+            sys.stdout.write(text)
+        return outputs
+
+    def decode_interactive(self, stream=None, out=None):
+        stream, out = stream or sys.stdin, out or sys.stdout
+        out.write("Type an input and press Enter (Ctrl-D to quit).\n> ")
+        out.flush()
+        for line in stream:
+            if line.strip():
+                out.write(self.decode_lines([line])[0] + "\n")
+            out.write("> ")
+            out.flush()
+        out.write("\n")
+
+
+def exact_match(hypotheses, references):
+    """Fraction of hypotheses equal to their reference after stripping whitespace."""
+    if len(hypotheses) != len(references):
+        raise UserError(f"{len(hypotheses)} decodes but {len(references)} reference lines; the "
+                        "reference file must have one line per input line.")
+    if not references:
+        return 0.0
+    return sum(h.strip() == r.strip() for h, r in zip(hypotheses, references)) / len(references)

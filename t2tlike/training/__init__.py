@@ -1,0 +1,1 @@
+"""Training: learning-rate schedules, optimizers, metrics and the training loop."""

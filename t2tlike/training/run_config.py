@@ -1,0 +1,67 @@
+"""What a run was started with, kept in output_dir so a restart is the same run.
+
+output_dir/run.json         problem, model, hparams set and overrides of the first start
+output_dir/hparams.json     the resolved hparams
+output_dir/operative_config.gin   gin's operative config (written by the trainer)
+
+A restart reuses the stored hparams; an override that contradicts them is refused with a
+message, since resuming a checkpoint under different hparams is rarely what anyone meant.
+"""
+import json
+import os
+
+from absl import logging
+
+from t2tlike.errors import UserError
+from t2tlike.hparams import HParams, create_hparams, parse_overrides
+
+RUN_FILE = "run.json"
+HPARAMS_FILE = "hparams.json"
+GIN_FILE = "operative_config.gin"
+
+
+def atomic_write(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def resolve(output_dir, problem, model, hparams_set, overrides=""):
+    """The hparams for this run: stored ones on a restart, else the set plus overrides."""
+    fresh = create_hparams(hparams_set, overrides)
+    hp_path = os.path.join(output_dir, HPARAMS_FILE)
+    run_path = os.path.join(output_dir, RUN_FILE)
+    if not os.path.exists(hp_path):
+        return fresh
+    with open(run_path if os.path.exists(run_path) else hp_path, encoding="utf-8") as f:
+        run = json.load(f) if os.path.exists(run_path) else {}
+    for key, value in (("problem", problem), ("model", model)):
+        if run.get(key) not in (None, value):
+            raise UserError(
+                f"output_dir {output_dir} holds a run of --{key}={run[key]}, not {value}. "
+                "Use a new --output_dir, or the original flags to resume.")
+    with open(hp_path, encoding="utf-8") as f:
+        stored = HParams.from_json(f.read())
+    conflicts = [f"{k}={stored.get(k)!r} (stored) vs {v!r} (--hparams)"
+                 for k, v in parse_overrides(overrides, fresh).items()
+                 if k in stored and stored.get(k) != v]
+    if conflicts:
+        raise UserError(f"output_dir {output_dir} was trained with different hparams: "
+                        f"{'; '.join(conflicts)}. Resume without those overrides, or start a "
+                        "new run in another --output_dir.")
+    changed = [k for k in fresh.keys() if k in stored and stored.get(k) != fresh.get(k)]
+    if changed:
+        logging.warning("Resuming with the hparams stored in %s; the set %s now differs in: %s",
+                        hp_path, hparams_set, ", ".join(changed))
+    return stored
+
+
+def save(output_dir, hparams, problem, model, hparams_set, overrides=""):
+    os.makedirs(output_dir, exist_ok=True)
+    atomic_write(os.path.join(output_dir, HPARAMS_FILE), hparams.to_json())
+    run_path = os.path.join(output_dir, RUN_FILE)
+    if not os.path.exists(run_path):
+        atomic_write(run_path, json.dumps({"problem": problem, "model": model,
+                                           "hparams_set": hparams_set,
+                                           "hparams": overrides}, indent=2))

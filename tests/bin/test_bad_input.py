@@ -1,0 +1,126 @@
+"""Every user mistake ends in one clear message on stderr and exit status 2, no traceback."""
+import pytest
+
+from conftest import TOY_HPARAMS, TOY_PROBLEM, USR_DIR
+
+
+def _assert_user_error(result, *fragments):
+    code, out, err = result
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def _train_args(data_dir, out_dir, *extra, problem=TOY_PROBLEM, model="transformer",
+                hparams_set=TOY_HPARAMS):
+    return (f"--t2t_usr_dir={USR_DIR}", f"--problem={problem}", f"--model={model}",
+            f"--hparams_set={hparams_set}", f"--data_dir={data_dir}",
+            f"--output_dir={out_dir}", "--train_steps=1", *extra)
+
+
+def test_unknown_problem_suggests_names(run_cli, tmp_path):
+    _assert_user_error(run_cli("t2t-trainer", *_train_args(tmp_path, tmp_path,
+                                                          problem="algorithmic_reverse_binry40")),
+                       "unknown problem 'algorithmic_reverse_binry40'",
+                       "algorithmic_reverse_binary40", "--registry_help")
+
+
+def test_unknown_problem_in_datagen(run_cli, tmp_path):
+    _assert_user_error(run_cli("t2t-datagen", "--problem=no_such_problem",
+                               f"--data_dir={tmp_path}"), "unknown problem 'no_such_problem'")
+
+
+def test_unknown_model(run_cli, toy_data, tmp_path):
+    _assert_user_error(run_cli("t2t-trainer", *_train_args(toy_data, tmp_path,
+                                                          model="transfomer")),
+                       "unknown model 'transfomer'", "transformer")
+
+
+def test_unknown_hparams_set(run_cli, toy_data, tmp_path):
+    _assert_user_error(run_cli("t2t-trainer", *_train_args(toy_data, tmp_path,
+                                                          hparams_set="transformer_tiyn")),
+                       "unknown hparams set 'transformer_tiyn'", "transformer_tiny")
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ("hiden_size=64", "unknown hparam 'hiden_size'"),
+    ("hidden_size=abc", "hparam 'hidden_size' expects a int"),
+    ("hidden_size", "malformed hparams entry"),
+    ("hidden_size=[1,2", "unbalanced brackets"),
+])
+def test_bad_hparams_strings(run_cli, toy_data, tmp_path, overrides, fragment):
+    _assert_user_error(run_cli("t2t-trainer", *_train_args(toy_data, tmp_path,
+                                                          f"--hparams={overrides}")), fragment)
+
+
+def test_unknown_learning_rate_factor(run_cli, toy_data, tmp_path):
+    _assert_user_error(
+        run_cli("t2t-trainer", *_train_args(
+            toy_data, tmp_path, "--hparams=learning_rate_schedule=constant*linear_warmpu")),
+        "unknown learning-rate factor 'linear_warmpu'", "linear_warmup")
+
+
+def test_negative_step_counts(run_cli, toy_data, tmp_path):
+    code, out, err = run_cli("t2t-trainer", *_train_args(toy_data, tmp_path),
+                             "--train_steps=-5")
+    assert code == 2 and "train_steps" in err and "Traceback" not in err
+    code, out, err = run_cli("t2t-trainer", *_train_args(toy_data, tmp_path), "--eval_steps=-1")
+    assert code == 2 and "eval_steps" in err
+
+
+def test_missing_data_dir_names_the_datagen_command(run_cli, tmp_path):
+    _assert_user_error(run_cli("t2t-trainer", *_train_args(tmp_path / "nowhere", tmp_path / "o")),
+                       "does not exist", f"t2t-datagen --problem={TOY_PROBLEM}")
+
+
+def test_missing_usr_dir(run_cli, tmp_path):
+    _assert_user_error(run_cli("t2t-datagen", f"--t2t_usr_dir={tmp_path / 'nope'}",
+                               "--problem=x", f"--data_dir={tmp_path}"),
+                       "--t2t_usr_dir", "does not exist")
+
+
+def test_usr_dir_with_a_syntax_error(run_cli, tmp_path):
+    bad = tmp_path / "broken_user_module.py"
+    bad.write_text("def oops(:\n")
+    _assert_user_error(run_cli("t2t-datagen", f"--t2t_usr_dir={bad}", "--problem=x",
+                               f"--data_dir={tmp_path}"), "SyntaxError", "broken_user_module.py")
+
+
+def test_missing_required_flag(run_cli, tmp_path):
+    _assert_user_error(run_cli("t2t-trainer", "--problem=algorithmic_reverse_binary40"),
+                       "--model")
+
+
+def test_decoding_without_checkpoint(run_cli, toy_data, tmp_path):
+    _assert_user_error(run_cli("t2t-decoder", *_train_args(toy_data, tmp_path / "empty")[:-1]),
+                       "no checkpoint in", "t2t-trainer")
+
+
+def test_decoding_a_missing_input_file(run_cli, toy_trained, tmp_path):
+    data_dir, out_dir = toy_trained
+    _assert_user_error(run_cli("t2t-decoder", *_train_args(data_dir, out_dir)[:-1],
+                               f"--decode_from_file={tmp_path / 'missing.txt'}"),
+                       "--decode_from_file", "does not exist")
+
+
+def test_malformed_decode_hparams(run_cli, toy_trained):
+    data_dir, out_dir = toy_trained
+    _assert_user_error(run_cli("t2t-decoder", *_train_args(data_dir, out_dir)[:-1],
+                               "--decode_hparams=beam_size=four"),
+                       "hparam 'beam_size' expects a int")
+    _assert_user_error(run_cli("t2t-decoder", *_train_args(data_dir, out_dir)[:-1],
+                               "--decode_hparams=beam_sise=4"),
+                       "unknown hparam 'beam_sise'", "beam_size")
+
+
+def test_restart_refuses_conflicting_overrides(run_cli, toy_trained):
+    data_dir, out_dir = toy_trained
+    _assert_user_error(run_cli("t2t-trainer", *_train_args(data_dir, out_dir,
+                                                          "--hparams=hidden_size=64")),
+                       "different hparams", "hidden_size=32 (stored) vs 64")
+
+
+def test_unknown_flag(run_cli):
+    code, out, err = run_cli("t2t-trainer", "--trian_steps=3")
+    assert code == 2 and "trian_steps" in err
