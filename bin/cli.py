@@ -46,8 +46,11 @@ def _setup_logging():
 
 
 def register_builtins():
+    """Registers the built-in problems, models, hparams and gin-configurable components."""
     import data_generators.all_problems  # noqa: F401
+    import t2tlike.input_pipeline  # noqa: F401
     import t2tlike.models  # noqa: F401
+    import t2tlike.training.optimizers  # noqa: F401
 
 
 def _load_user_code():
@@ -80,14 +83,16 @@ def run(main, argv=None):
     """Parses flags, loads user code and gin, runs main(argv); user errors exit 2."""
     argv = list(sys.argv if argv is None else argv)
     name = os.path.basename(argv[0]) if argv else "t2t"
+    if any(a in ("--help", "-h", "--helpfull", "-?") for a in argv[1:]):
+        doc = (sys.modules[main.__module__].__doc__ or "").strip()
+        own = "\n\n".join(FLAGS.module_help(m) for m in (main.__module__, __name__))
+        print(FLAGS.get_help() if "--helpfull" in argv else f"{doc}\n\n{own}")
+        sys.exit(0)
     try:
         rest = FLAGS(argv)
     except flags.Error as e:
         print(f"{name}: error: {e}\nRun `{name} --helpfull` to list the flags.", file=sys.stderr)
         sys.exit(2)
-    if FLAGS["help"].value or FLAGS["helpfull"].value:
-        print(FLAGS.main_module_help() if FLAGS["help"].value else FLAGS.get_help())
-        sys.exit(0)
     if len(rest) > 1:
         print(f"{name}: error: unexpected argument(s) {rest[1:]}; flags look like "
               "--name=value.", file=sys.stderr)

@@ -36,10 +36,10 @@ def main(argv):
     if len(hyp) != len(ref):
         raise UserError(f"--translation has {len(hyp)} lines but --reference has {len(ref)}; "
                         "they must match line for line.")
-    bleu = sacrebleu.corpus_bleu(hyp, [ref], tokenize="13a",
-                                 lowercase=FLAGS.bleu_variant == "uncased")
-    print(f"BLEU = {bleu.score:.2f}")
-    print(bleu.format(signature=str(bleu.get_signature())) if hasattr(bleu, "format") else bleu)
+    metric = sacrebleu.BLEU(tokenize="13a", lowercase=FLAGS.bleu_variant == "uncased")
+    score = metric.corpus_score(hyp, [ref])
+    print(f"BLEU = {score.score:.2f}")
+    print(score.format(signature=str(metric.get_signature())))
 
 
 def console_main():

@@ -1,4 +1,4 @@
-"""t2t-decoder: decode with a trained model (greedy or beam search).
+r"""t2t-decoder: decode with a trained model (greedy or beam search).
 
   t2t-decoder --problem=P --model=transformer --hparams_set=transformer_tiny \
               --data_dir=$D --output_dir=$O --decode_hparams="beam_size=4,alpha=0.6" \
@@ -52,9 +52,10 @@ def _report(hypotheses, references):
 
     from t2tlike.decoding.decoder import exact_match
     acc = exact_match(hypotheses, references)
-    bleu = sacrebleu.corpus_bleu(hypotheses, [references])
+    metric = sacrebleu.BLEU()
+    score = metric.corpus_score(hypotheses, [references])
     print(f"exact match: {acc:.4f} ({round(acc * len(references))}/{len(references)})")
-    print(f"BLEU = {bleu.score:.2f}  ({bleu})")
+    print(score.format(signature=str(metric.get_signature())))
 
 
 def main(argv):

@@ -1,4 +1,4 @@
-"""t2t-trainer: train a registered model on a registered problem.
+r"""t2t-trainer: train a registered model on a registered problem.
 
   t2t-trainer --problem=algorithmic_reverse_binary40 --model=transformer \
               --hparams_set=transformer_tiny --data_dir=$D --output_dir=$O --train_steps=2000

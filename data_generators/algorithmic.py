@@ -66,9 +66,8 @@ class AlgorithmicProblem(Problem):
 
     def _unseen_cases(self, rng):
         seen = {tuple(c["inputs"]) for c in self._cases(DatasetSplit.TRAIN)}
-        count, attempts = 0, 0
+        count = 0
         for case in self.generator(self.num_symbols, self.train_length, 100 * self.test_size, rng):
-            attempts += 1
             if tuple(case["inputs"]) not in seen:
                 seen.add(tuple(case["inputs"]))
                 count += 1
@@ -91,6 +90,8 @@ class AlgorithmicProblem(Problem):
         for split, shards, total in ((DatasetSplit.TRAIN, self.num_shards, self.train_size),
                                      (DatasetSplit.EVAL, 1, self.dev_size),
                                      (DatasetSplit.TEST, 1, self.test_size)):
+            if total == 0:
+                continue
             paths = generator_utils.shard_filepaths(data_dir, name, split, shards)
             if generator_utils.generate_files(self._encoded(split), paths, total=total) \
                     and split == DatasetSplit.TRAIN:

@@ -4,8 +4,11 @@ Files are `{problem}-{split}-{shard:05d}-of-{num_shards:05d}`. Each is written u
 temporary name and renamed only once every shard is complete, so an interrupted datagen
 never leaves files that look finished.
 """
+import numbers
 import os
 import time
+
+import numpy as np
 
 from absl import logging
 
@@ -43,10 +46,12 @@ def to_example(dictionary):
         values = value if isinstance(value, (list, tuple)) else [value]
         if not values:
             features[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[]))
-        elif isinstance(values[0], bool) or isinstance(values[0], int):
-            features[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=values))
-        elif isinstance(values[0], float):
-            features[name] = tf.train.Feature(float_list=tf.train.FloatList(value=values))
+        elif isinstance(values[0], (numbers.Integral, np.integer)):   # bools too
+            features[name] = tf.train.Feature(
+                int64_list=tf.train.Int64List(value=[int(v) for v in values]))
+        elif isinstance(values[0], (numbers.Real, np.floating)):
+            features[name] = tf.train.Feature(
+                float_list=tf.train.FloatList(value=[float(v) for v in values]))
         elif isinstance(values[0], (str, bytes)):
             values = [v.encode("utf-8") if isinstance(v, str) else v for v in values]
             features[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
@@ -96,7 +101,7 @@ def generate_files(generator, output_filenames, max_cases=None, total=None):
         os.makedirs(folder, exist_ok=True)
     tmp_names = [f + TEMP_SUFFIX for f in output_filenames]
     writers = [tf.io.TFRecordWriter(f) for f in tmp_names]
-    progress = Progress(f"writing {os.path.basename(output_filenames[0]).rsplit('-', 3)[0]}",
+    progress = Progress(f"writing {os.path.basename(output_filenames[0]).rsplit('-', 4)[0]}",
                         total=max_cases or total)
     count = 0
     try:
@@ -115,12 +120,14 @@ def generate_files(generator, output_filenames, max_cases=None, total=None):
         raise
     for w in writers:
         w.close()
+    if count == 0:
+        for f in tmp_names:
+            os.remove(f)
+        raise UserError(f"the generator for {output_filenames[0]} produced no examples; "
+                        "check the problem's source files.")
     for tmp, final in zip(tmp_names, output_filenames):
         os.replace(tmp, final)
     progress.log()
-    if count == 0:
-        raise UserError(f"the generator for {output_filenames[0]} produced no examples; "
-                        "check the problem's source files.")
     return count
 
 

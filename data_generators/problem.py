@@ -64,7 +64,8 @@ class Problem:
     # -- names ---------------------------------------------------------------------
     @property
     def base_name(self):
-        return getattr(type(self), "registered_name", None) or registry.default_name(type(self))
+        cls = type(self)   # a subclass that was not registered itself gets its own name
+        return cls.__dict__.get("registered_name") or registry.default_name(cls)
 
     @property
     def name(self):

@@ -14,7 +14,7 @@ import ast
 import json
 import re
 
-from t2tlike.errors import UnknownNameError, UserError, did_you_mean
+from t2tlike.errors import UserError, did_you_mean
 
 _SCALARS = (bool, int, float, str, type(None))
 
@@ -136,7 +136,10 @@ class HParams:
             raise AttributeError(name)
         values = object.__getattribute__(self, "_values")
         if name in values:
-            return values[name]
+            value = values[name]
+            if isinstance(value, (list, dict)) and object.__getattribute__(self, "_frozen"):
+                return json.loads(json.dumps(value))   # a frozen set hands out copies
+            return value
         raise HParamsError(f"unknown hparam '{name}'.{did_you_mean(name, values)}")
 
     def get(self, name, default=None):
@@ -238,6 +241,8 @@ def parse_overrides(text, hparams=None):
             if name not in hparams:
                 raise HParamsError(f"unknown hparam '{name}' in {text!r}."
                                    f"{did_you_mean(name, hparams.keys())}")
+            if isinstance(hparams.get(name), str) and not isinstance(value, (str, type(None))):
+                value = raw   # a text key takes the text as typed ("dims=1" -> "1")
             value = _coerce(name, hparams.get(name), value)
         result[name] = value
     return result

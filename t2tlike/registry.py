@@ -45,8 +45,9 @@ def _same_definition(a, b):
 class Registry:
     """A name -> object map that is strict about duplicates and helpful about misses."""
 
-    def __init__(self, kind, plural=None):
+    def __init__(self, kind, plural=None, decorator=None):
         self.kind = kind
+        self.decorator = decorator or "register_" + kind.replace(" ", "_")
         self.plural = plural or kind + "s"
         self._entries = {}
         self._origins = {}
@@ -59,7 +60,7 @@ class Registry:
                 raise UserError(
                     f"{self.kind} '{name}' is already registered (first registered at "
                     f"{self._origins[name]}; again at {_origin(obj)}). Pick another name, "
-                    f"e.g. @register_{self.kind.replace(' ', '_')}(\"{name}_v2\").")
+                    f"e.g. @registry.{self.decorator}(\"{name}_v2\").")
             self._entries[name] = obj
             self._origins[name] = _origin(obj)
             obj.registered_name = name if inspect.isclass(obj) else getattr(
@@ -93,8 +94,9 @@ class Registry:
 
 problems = Registry("problem")
 models = Registry("model")
-hparams_sets = Registry("hparams set", "hparams sets")
-ranged_hparams_sets = Registry("ranged hparams set", "ranged hparams sets")
+hparams_sets = Registry("hparams set", "hparams sets", "register_hparams")
+ranged_hparams_sets = Registry("ranged hparams set", "ranged hparams sets",
+                               "register_ranged_hparams")
 modalities = Registry("modality", "modalities")
 
 register_problem = problems.register

@@ -72,6 +72,12 @@ def load_plugins():
     """Loads every installed entry point in the group 't2tlike.plugins'."""
     loaded = []
     for ep in metadata.entry_points(group=PLUGIN_GROUP):
-        ep.load()
+        try:
+            target = ep.load()
+            if ep.attr and callable(target):   # "module:function" registers by calling it
+                target()
+        except Exception as e:
+            raise UserError(f"loading the t2tlike plugin '{ep.name}' ({ep.value}) failed: "
+                            f"{type(e).__name__}: {e}. Fix or uninstall that package.") from e
         loaded.append(ep.name)
     return loaded

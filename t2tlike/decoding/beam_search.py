@@ -83,8 +83,9 @@ def beam_search(step_fn, batch_size, beam_size, decode_length, states, alpha=0.6
             tf.where(finished_flags, finished_scores, tf.fill(tf.shape(finished_scores), 1e9)),
             axis=1)
         worst_finished = tf.where(tf.reduce_any(finished_flags, axis=1), worst_finished, _NEG_INF)
-        # Done when no live beam can still beat the worst finished hypothesis.
-        done = worst_finished >= best_possible
+        # Done when every beam slot holds a finished hypothesis that no live one can beat.
+        done = tf.logical_and(tf.reduce_all(finished_flags, axis=1),
+                              worst_finished >= best_possible)
         return tf.logical_and(i < decode_length, tf.logical_not(tf.reduce_all(done)))
 
     def body(i, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags,

@@ -110,15 +110,22 @@ class EncoderStack(keras.layers.Layer):
         self.config_ = dict(num_layers=num_layers, hidden_size=hidden_size, num_heads=num_heads,
                             filter_size=filter_size, dropout=dropout,
                             attention_dropout=attention_dropout, relu_dropout=relu_dropout)
-        self.layers_ = [EncoderLayer(hidden_size, num_heads, filter_size, dropout,
-                                     attention_dropout, relu_dropout, name=f"layer_{i}")
-                        for i in range(num_layers)]
+        self.supports_masking = True   # `mask` here is our padding mask, not Keras masking
+        self.num_layers = num_layers
+        for i in range(num_layers):   # one attribute each, so tf.train.Checkpoint tracks them
+            setattr(self, f"layer_{i}", EncoderLayer(hidden_size, num_heads, filter_size, dropout,
+                                                     attention_dropout, relu_dropout,
+                                                     name=f"layer_{i}"))
         self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")
+
+    @property
+    def stack(self):
+        return [getattr(self, f"layer_{i}") for i in range(self.num_layers)]
 
     def call(self, x, mask, training=False):
         """x [batch, len, hidden]; mask [batch, len] (1 = token, 0 = pad)."""
         bias = padding_bias(mask)
-        for layer in self.layers_:
+        for layer in self.stack:
             x = layer(x, bias, training=training)
         return self.norm(x)
 
@@ -138,16 +145,22 @@ class DecoderStack(keras.layers.Layer):
                             has_memory=has_memory)
         self.num_heads = num_heads
         self.depth = hidden_size // num_heads
-        self.layers_ = [DecoderLayer(hidden_size, num_heads, filter_size, dropout,
-                                     attention_dropout, relu_dropout, has_memory, name=f"layer_{i}")
-                        for i in range(num_layers)]
+        self.num_layers = num_layers
+        for i in range(num_layers):   # one attribute each, so tf.train.Checkpoint tracks them
+            setattr(self, f"layer_{i}", DecoderLayer(hidden_size, num_heads, filter_size, dropout,
+                                                     attention_dropout, relu_dropout, has_memory,
+                                                     name=f"layer_{i}"))
         self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")
+
+    @property
+    def stack(self):
+        return [getattr(self, f"layer_{i}") for i in range(self.num_layers)]
 
     def call(self, x, memory=None, memory_mask=None, training=False):
         """x [batch, tgt_len, hidden] (shifted targets); memory [batch, in_len, hidden]."""
         self_bias = causal_bias(tf.shape(x)[1])
         memory_bias = padding_bias(memory_mask) if memory_mask is not None else None
-        for layer in self.layers_:
+        for layer in self.stack:
             x = layer(x, memory, self_bias, memory_bias, training=training)
         return self.norm(x)
 
@@ -156,7 +169,7 @@ class DecoderStack(keras.layers.Layer):
         with memory [batch, in_len, hidden], its keys/values computed once."""
         cache = []
         zeros = tf.zeros([batch_size, self.num_heads, max_length, self.depth], dtype)
-        for layer in self.layers_:
+        for layer in self.stack:
             entry = {"self": {"k": zeros, "v": zeros}}
             if memory is not None:
                 entry["memory_k"], entry["memory_v"] = layer.encdec_attention.keys_values(memory)
@@ -167,7 +180,7 @@ class DecoderStack(keras.layers.Layer):
         """x [batch, 1, hidden] -> (y [batch, 1, hidden] after the final norm, new cache)."""
         memory_bias = padding_bias(memory_mask) if memory_mask is not None else None
         new_cache = []
-        for layer, layer_cache in zip(self.layers_, cache):
+        for layer, layer_cache in zip(self.stack, cache):
             x, layer_cache = layer.step(x, layer_cache, decode_step, memory_bias)
             new_cache.append(layer_cache)
         return self.norm(x), new_cache

@@ -1,0 +1,140 @@
+"""t2tlike/layers/attention.py: shapes, padding and causal masks, cached decoding steps."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from t2tlike.layers import attention
+from t2tlike.layers.attention import MultiHeadAttention
+
+HIDDEN, HEADS = 16, 4
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
+def randn(*shape, seed=0):
+    return tf.constant(np.random.default_rng(seed).normal(size=shape), tf.float32)
+
+
+def test_padding_bias():
+    bias = attention.padding_bias(tf.constant([[1, 1, 0], [1, 0, 0]]))
+    assert bias.shape == (2, 1, 1, 3)
+    np.testing.assert_array_equal(bias[:, 0, 0].numpy(),
+                                  [[0, 0, attention.NEG_INF], [0, attention.NEG_INF,
+                                                               attention.NEG_INF]])
+
+
+def test_causal_bias():
+    bias = attention.causal_bias(4)
+    assert bias.shape == (1, 1, 4, 4)
+    allowed = bias[0, 0].numpy() == 0
+    np.testing.assert_array_equal(allowed, np.tril(np.ones((4, 4), bool)))
+    assert (bias[0, 0].numpy()[~allowed] == attention.NEG_INF).all()
+
+
+def test_self_and_cross_attention_shapes():
+    layer = MultiHeadAttention(HIDDEN, HEADS)
+    x = randn(2, 5, HIDDEN)
+    assert layer(x).shape == (2, 5, HIDDEN)
+    cross = MultiHeadAttention(HIDDEN, HEADS)
+    memory = randn(2, 7, HIDDEN, seed=1)
+    assert cross(x, memory).shape == (2, 5, HIDDEN)
+    k, v = cross.keys_values(memory)
+    assert k.shape == v.shape == (2, HEADS, 7, HIDDEN // HEADS)
+
+
+def test_split_and_combine_heads_are_inverse():
+    layer = MultiHeadAttention(HIDDEN, HEADS)
+    x = randn(3, 5, HIDDEN)
+    heads = layer.split_heads(x)
+    assert heads.shape == (3, HEADS, 5, HIDDEN // HEADS)
+    np.testing.assert_array_equal(layer.combine_heads(heads).numpy(), x.numpy())
+    # head h holds channels [h * depth, (h + 1) * depth)
+    np.testing.assert_array_equal(heads[:, 1].numpy(), x[:, :, 4:8].numpy())
+
+
+def test_hidden_size_must_divide_into_heads():
+    with pytest.raises(ValueError, match="not divisible"):
+        MultiHeadAttention(10, 4)
+
+
+def test_padding_bias_masks_memory_positions():
+    layer = MultiHeadAttention(HIDDEN, HEADS)
+    x = randn(2, 3, HIDDEN)
+    mask = tf.constant([[1, 1, 1, 0, 0], [1, 1, 0, 0, 0]])
+    memory = randn(2, 5, HIDDEN, seed=1).numpy()
+    out = layer(x, tf.constant(memory), bias=attention.padding_bias(mask))
+    changed = memory.copy()
+    changed[0, 3:] = 100.0 * np.random.default_rng(5).normal(size=changed[0, 3:].shape)
+    changed[1, 2:] = -50.0
+    out_changed = layer(x, tf.constant(changed), bias=attention.padding_bias(mask))
+    np.testing.assert_allclose(out.numpy(), out_changed.numpy(), atol=1e-6)
+    # and the unmasked positions do matter
+    changed[0, 0] += 1.0
+    out_changed = layer(x, tf.constant(changed), bias=attention.padding_bias(mask))
+    assert not np.allclose(out[0].numpy(), out_changed[0].numpy(), atol=1e-4)
+
+
+def test_causal_bias_makes_position_i_independent_of_later_positions():
+    layer = MultiHeadAttention(HIDDEN, HEADS)
+    n = 6
+    x = randn(2, n, HIDDEN).numpy()
+    full = layer(tf.constant(x), bias=attention.causal_bias(n)).numpy()
+    for i in range(n - 1):
+        changed = x.copy()
+        changed[:, i + 1:] = np.random.default_rng(i).normal(size=changed[:, i + 1:].shape) * 10
+        out = layer(tf.constant(changed), bias=attention.causal_bias(n)).numpy()
+        np.testing.assert_allclose(out[:, :i + 1], full[:, :i + 1], atol=1e-5)
+        assert not np.allclose(out[:, i + 1:], full[:, i + 1:], atol=1e-4)
+
+
+@pytest.mark.parametrize("max_len", [6, 9])    # exactly the length, and longer than it
+def test_step_with_cache_equals_full_causal_attention(max_len):
+    layer = MultiHeadAttention(HIDDEN, HEADS)
+    n, batch = 6, 2
+    x = randn(batch, n, HIDDEN)
+    full = layer(x, bias=attention.causal_bias(n)).numpy()
+    depth = HIDDEN // HEADS
+    cache = {"k": tf.zeros([batch, HEADS, max_len, depth]),
+             "v": tf.zeros([batch, HEADS, max_len, depth])}
+    for t in range(n):
+        out, cache = layer.step(x[:, t:t + 1], cache, tf.constant(t))
+        assert out.shape == (batch, 1, HIDDEN)
+        assert cache["k"].shape == (batch, HEADS, max_len, depth)
+        np.testing.assert_allclose(out.numpy()[:, 0], full[:, t], atol=1e-5)
+    # the cache holds every position's keys, as computed on the full sequence
+    k_full, v_full = layer.keys_values(x)
+    np.testing.assert_allclose(cache["k"][:, :, :n].numpy(), k_full.numpy(), atol=1e-6)
+    np.testing.assert_allclose(cache["v"][:, :, :n].numpy(), v_full.numpy(), atol=1e-6)
+    assert not cache["k"][:, :, n:].numpy().any()
+
+
+def test_step_is_traceable_with_a_tensor_step():
+    layer = MultiHeadAttention(HIDDEN, HEADS)
+    x = randn(1, 3, HIDDEN)
+    full = layer(x, bias=attention.causal_bias(3)).numpy()
+    step = tf.function(layer.step)
+    cache = {"k": tf.zeros([1, HEADS, 3, 4]), "v": tf.zeros([1, HEADS, 3, 4])}
+    for t in range(3):
+        out, cache = step(x[:, t:t + 1], cache, tf.constant(t))
+        np.testing.assert_allclose(out.numpy()[:, 0], full[:, t], atol=1e-5)
+
+
+def test_dropout_only_when_training():
+    layer = MultiHeadAttention(HIDDEN, HEADS, dropout=0.5)
+    x = randn(2, 5, HIDDEN)
+    a = layer(x, training=False).numpy()
+    np.testing.assert_array_equal(a, layer(x, training=False).numpy())
+    assert not np.allclose(a, layer(x, training=True).numpy())
+
+
+def test_get_config_round_trip():
+    layer = MultiHeadAttention(HIDDEN, HEADS, dropout=0.25, name="att")
+    config = layer.get_config()
+    assert config["hidden_size"] == HIDDEN and config["num_heads"] == HEADS
+    assert config["dropout"] == 0.25
+    clone = MultiHeadAttention.from_config(config)
+    assert clone.name == "att" and clone.get_config() == config

@@ -1,0 +1,144 @@
+"""t2tlike/layers/transformer.py: encoder/decoder stacks and incremental decoding."""
+import warnings
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from t2tlike.layers.transformer import (DecoderLayer, DecoderStack, EncoderLayer, EncoderStack,
+                                        FeedForward)
+
+STACK = dict(num_layers=2, hidden_size=16, num_heads=4, filter_size=32)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
+def randn(*shape, seed=0):
+    return tf.constant(np.random.default_rng(seed).normal(size=shape), tf.float32)
+
+
+def test_feed_forward_shape():
+    ffn = FeedForward(16, 64)
+    assert ffn(randn(2, 3, 16)).shape == (2, 3, 16)
+    assert ffn.inner.kernel.shape == (16, 64) and ffn.outer.kernel.shape == (64, 16)
+
+
+def test_encoder_stack_shape_and_layer_count():
+    enc = EncoderStack(**STACK)
+    out = enc(randn(2, 5, 16), mask=tf.ones([2, 5]))
+    assert out.shape == (2, 5, 16)
+    assert len(enc.stack) == 2
+
+
+def test_encoder_stack_call_with_mask_does_not_warn():
+    enc = EncoderStack(**STACK)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        enc(randn(2, 5, 16), mask=tf.ones([2, 5]))
+    assert not [w for w in caught if "mask" in str(w.message)]
+
+
+def test_encoder_ignores_padded_positions():
+    enc = EncoderStack(**STACK)
+    mask = tf.constant([[1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0]])
+    x = randn(2, 6, 16).numpy()
+    out = enc(tf.constant(x), mask=mask).numpy()
+    x[0, 4:] = 30.0
+    x[1, 2:] = -7.0
+    out2 = enc(tf.constant(x), mask=mask).numpy()
+    np.testing.assert_allclose(out2[0, :4], out[0, :4], atol=1e-5)
+    np.testing.assert_allclose(out2[1, :2], out[1, :2], atol=1e-5)
+
+
+def test_decoder_stack_shapes():
+    dec = DecoderStack(**STACK)
+    out = dec(randn(2, 4, 16), randn(2, 7, 16, seed=1), memory_mask=tf.ones([2, 7]))
+    assert out.shape == (2, 4, 16)
+    no_memory = DecoderStack(**STACK, has_memory=False)
+    assert no_memory(randn(3, 5, 16)).shape == (3, 5, 16)
+    assert not hasattr(no_memory.stack[0], "encdec_attention")
+
+
+def test_decoder_is_causal_and_ignores_padded_memory():
+    dec = DecoderStack(**STACK)
+    x = randn(2, 5, 16).numpy()
+    memory = randn(2, 6, 16, seed=1).numpy()
+    mask = tf.constant([[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]])
+    out = dec(tf.constant(x), tf.constant(memory), memory_mask=mask).numpy()
+    x[:, 3:] = 9.0                    # later target positions
+    memory[1, 3:] = -9.0              # padded memory positions
+    out2 = dec(tf.constant(x), tf.constant(memory), memory_mask=mask).numpy()
+    np.testing.assert_allclose(out2[:, :3], out[:, :3], atol=1e-5)
+    assert not np.allclose(out2[:, 3:], out[:, 3:], atol=1e-3)
+
+
+@pytest.mark.parametrize("has_memory", [True, False])
+def test_incremental_step_with_init_cache_reproduces_the_full_decoder(has_memory):
+    batch, tgt_len, in_len, max_len = 2, 6, 5, 8
+    dec = DecoderStack(**STACK, has_memory=has_memory, dropout=0.1, attention_dropout=0.1,
+                       relu_dropout=0.1)      # dropout is off at inference in both paths
+    x = randn(batch, tgt_len, 16)
+    memory = randn(batch, in_len, 16, seed=1) if has_memory else None
+    mask = tf.constant([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]) if has_memory else None
+    full = dec(x, memory, memory_mask=mask, training=False).numpy()
+
+    cache = dec.init_cache(batch, max_len, memory=memory)
+    assert len(cache) == STACK["num_layers"]
+    assert cache[0]["self"]["k"].shape == (batch, 4, max_len, 4)
+    assert ("memory_k" in cache[0]) == has_memory
+    for t in range(tgt_len):
+        y, cache = dec.step(x[:, t:t + 1], cache, tf.constant(t), memory_mask=mask)
+        assert y.shape == (batch, 1, 16)
+        np.testing.assert_allclose(y.numpy()[:, 0], full[:, t], atol=1e-4, rtol=1e-4)
+
+
+def test_incremental_step_inside_tf_function():
+    batch, tgt_len = 1, 4
+    dec = DecoderStack(**STACK)
+    x = randn(batch, tgt_len, 16)
+    memory = randn(batch, 3, 16, seed=1)
+    full = dec(x, memory).numpy()
+    step = tf.function(dec.step)
+    cache = dec.init_cache(batch, tgt_len, memory=memory)
+    for t in range(tgt_len):
+        y, cache = step(x[:, t:t + 1], cache, tf.constant(t))
+        np.testing.assert_allclose(y.numpy()[:, 0], full[:, t], atol=1e-4, rtol=1e-4)
+
+
+def test_dropout_only_when_training():
+    enc = EncoderStack(**STACK, dropout=0.5)
+    x, mask = randn(2, 5, 16), tf.ones([2, 5])
+    a = enc(x, mask=mask).numpy()
+    np.testing.assert_array_equal(a, enc(x, mask=mask, training=False).numpy())
+    assert not np.allclose(a, enc(x, mask=mask, training=True).numpy())
+
+
+@pytest.mark.parametrize("cls, kwargs", [
+    (EncoderStack, STACK),
+    (DecoderStack, {**STACK, "has_memory": False}),
+    (EncoderLayer, dict(hidden_size=16, num_heads=4, filter_size=32, dropout=0.2)),
+    (DecoderLayer, dict(hidden_size=16, num_heads=4, filter_size=32, has_memory=False)),
+    (FeedForward, dict(hidden_size=16, filter_size=32, relu_dropout=0.3)),
+])
+def test_get_config_mirrors_init(cls, kwargs):
+    layer = cls(**kwargs, name="x")
+    config = layer.get_config()
+    for key, value in kwargs.items():
+        assert config[key] == value
+    assert cls.from_config(config).get_config() == config
+
+
+def test_checkpoint_holds_every_weight(tmp_path):
+    """tf.train.Checkpoint must see every sublayer's weights (not only the top level)."""
+    enc, dec = EncoderStack(**STACK), DecoderStack(**STACK)
+    x = tf.random.normal([2, 5, 16])
+    mask = tf.ones([2, 5])
+    dec(x, enc(x, mask), memory_mask=mask)
+    path = tf.train.Checkpoint(enc=enc, dec=dec).save(str(tmp_path / "ckpt"))
+    saved = [name for name, _ in tf.train.list_variables(path) if "/.ATTRIBUTES/" in name
+             and not name.startswith("save_counter")]
+    assert len(saved) == len(enc.weights) + len(dec.weights)

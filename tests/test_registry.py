@@ -1,0 +1,196 @@
+"""t2tlike/registry.py: names, strict duplicates, helpful misses, `_rev` problems."""
+import inspect
+
+import pytest
+
+from data_generators.problem import Problem
+from t2tlike import registry
+from t2tlike.errors import UnknownNameError, UserError
+
+
+@pytest.fixture
+def throwaway():
+    """Names registered through `throwaway(registry_obj, name)` are unregistered afterwards."""
+    added = []
+
+    def track(reg, name):
+        added.append((reg, name))
+        return name
+
+    yield track
+    for reg, name in added:
+        reg.unregister(name)
+
+
+@pytest.mark.parametrize("class_name, expected", [
+    ("TranslateEndeWmt32k", "translate_ende_wmt32k"),
+    ("AlgorithmicReverseBinary40", "algorithmic_reverse_binary40"),
+    ("Transformer", "transformer"),
+    ("ImageCifar10", "image_cifar10"),
+    ("LSTMSeq2seq", "lstm_seq2seq"),
+    ("already_snake", "already_snake"),
+])
+def test_default_name_is_snake_case(class_name, expected):
+    assert registry.default_name(class_name) == expected
+    assert registry.default_name(type(class_name, (), {})) == expected
+
+
+def test_decorator_without_and_with_name():
+    reg = registry.Registry("thing")
+
+    @reg.register
+    class MyFancyThing:
+        pass
+
+    @reg.register()
+    def my_function():
+        pass
+
+    @reg.register("explicit_name")
+    class Other:
+        pass
+
+    assert reg.get("my_fancy_thing") is MyFancyThing
+    assert reg["my_function"] is my_function
+    assert reg.get("explicit_name") is Other
+    assert MyFancyThing.registered_name == "my_fancy_thing"
+    assert Other.registered_name == "explicit_name"
+    assert "other" not in reg
+    assert reg.names() == ["explicit_name", "my_fancy_thing", "my_function"]
+
+
+def test_global_decorators_register_problem_and_hparams(throwaway):
+    @registry.register_problem
+    class ThrowawayRegistryProblem(Problem):
+        pass
+
+    throwaway(registry.problems, "throwaway_registry_problem")
+
+    @registry.register_hparams("throwaway_registry_hparams")
+    def some_hparams_fn():
+        return None
+
+    throwaway(registry.hparams_sets, "throwaway_registry_hparams")
+
+    assert "throwaway_registry_problem" in registry.list_problems()
+    assert registry.hparams("throwaway_registry_hparams") is some_hparams_fn
+    assert "throwaway_registry_hparams" in registry.list_hparams()
+    help_text = registry.help_string()
+    assert "  throwaway_registry_problem" in help_text
+    assert "  throwaway_registry_hparams" in help_text
+
+
+def test_duplicate_registration_of_a_different_object_says_where_the_first_came_from():
+    reg = registry.Registry("model")
+
+    @reg.register("taken")
+    class First:
+        pass
+
+    class Second:
+        pass
+
+    with pytest.raises(UserError) as err:
+        reg.register("taken")(Second)
+    message = str(err.value)
+    assert "'taken' is already registered" in message
+    first_origin = f"{inspect.getsourcefile(First)}:{inspect.getsourcelines(First)[1]}"
+    assert f"first registered at {first_origin}" in message
+    assert "taken_v2" in message        # how to fix it
+    assert reg.get("taken") is First    # the first registration is kept
+
+
+def test_reregistering_the_same_definition_is_allowed():
+    reg = registry.Registry("hparams set")
+
+    def my_set():
+        return 1
+
+    reg.register(my_set)
+    reg.register(my_set)          # e.g. a module imported twice
+    assert reg.get("my_set") is my_set
+
+    # A re-executed module defines a new object with the same module and qualname.
+    clone = type("Clone", (), {"__module__": __name__, "__qualname__": "Clone"})
+    clone_again = type("Clone", (), {"__module__": __name__, "__qualname__": "Clone"})
+    reg.register(clone)
+    reg.register(clone_again)
+    assert reg.get("clone") is clone_again
+
+
+def test_unknown_name_suggests_up_to_three_and_the_list_command():
+    reg = registry.Registry("problem")
+    for name in ["translate_ende_wmt8k", "translate_ende_wmt32k", "translate_enfr_wmt32k",
+                 "translate_ende_wmt_bpe32k", "translate_ende_wmt16k", "image_mnist"]:
+        reg.register(name)(type(name, (), {}))
+
+    with pytest.raises(UnknownNameError) as err:
+        reg.get("translate_ende_wmt32")
+    message = str(err.value)
+    assert isinstance(err.value, UserError) and isinstance(err.value, KeyError)
+    assert message.startswith("unknown problem 'translate_ende_wmt32'.")
+    assert "Did you mean: translate_ende_wmt32k" in message
+    suggested = message.split("Did you mean: ")[1].split("?")[0].split(", ")
+    assert 1 <= len(suggested) <= 3
+    assert "image_mnist" not in suggested
+    assert registry.LIST_COMMAND == "t2t-trainer --registry_help"
+    assert "t2t-trainer --registry_help" in message
+    # str() is the message itself, not KeyError's quoted repr
+    assert not message.startswith('"')
+
+
+def test_unknown_name_with_nothing_close_has_no_suggestion():
+    reg = registry.Registry("model")
+    reg.register("transformer")(type("T", (), {}))
+    with pytest.raises(UnknownNameError) as err:
+        reg.get("zzzzzz")
+    assert "Did you mean" not in str(err.value)
+    assert "t2t-trainer --registry_help" in str(err.value)
+
+
+def test_global_lookup_helpers_raise_unknown_name_error():
+    for lookup in (registry.problem, registry.model, registry.hparams,
+                   registry.ranged_hparams, registry.modality):
+        with pytest.raises(UnknownNameError):
+            lookup("no_such_name_anywhere_42")
+
+
+def test_problem_rev_returns_a_reversed_instance(throwaway):
+    @registry.register_problem
+    class ThrowawayRevProblem(Problem):
+        pass
+
+    throwaway(registry.problems, "throwaway_rev_problem")
+
+    forward = registry.problem("throwaway_rev_problem")
+    reversed_ = registry.problem("throwaway_rev_problem_rev")
+    assert type(forward) is ThrowawayRevProblem and type(reversed_) is ThrowawayRevProblem
+    assert not forward.was_reversed and reversed_.was_reversed
+    assert forward.name == "throwaway_rev_problem"
+    assert reversed_.name == "throwaway_rev_problem_rev"
+    assert reversed_.dataset_filename() == "throwaway_rev_problem"
+    assert registry.problem("throwaway_rev_problem") is not forward   # a new instance
+
+
+def test_problem_registered_with_rev_suffix_is_not_reversed(throwaway):
+    @registry.register_problem("throwaway_literal_rev")
+    class Literal(Problem):
+        pass
+
+    throwaway(registry.problems, "throwaway_literal_rev")
+    assert not registry.problem("throwaway_literal_rev").was_reversed
+
+
+def test_unknown_rev_problem_reports_the_name_as_typed():
+    with pytest.raises(UnknownNameError) as err:
+        registry.problem("no_such_problem_xyz_rev")
+    assert "'no_such_problem_xyz_rev'" in str(err.value)
+
+
+def test_unregister_removes_the_name():
+    reg = registry.Registry("thing")
+    reg.register("gone")(type("Gone", (), {}))
+    reg.unregister("gone")
+    reg.unregister("never_there")       # no error
+    assert "gone" not in reg
+    reg.register("gone")(type("Other", (), {}))   # free to reuse
