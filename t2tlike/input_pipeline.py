@@ -4,10 +4,10 @@
 boundary holds its longest feature, and each bucket's batch holds about `batch_size`
 tokens (`batch_size // boundary` sequences). Fewer, tighter buckets mean less padding;
 the boundaries grow geometrically from `min_length` by `length_bucket_step` (T2T's
-defaults 8 and 1.1). Both are gin-configurable:
+defaults 8 and 1.1; Problem.dataset passes the hparams `min_length_bucket` and
+`length_bucket_step`). The remaining argument is gin-configurable:
 
-    batch_by_tokens.min_length = 4
-    batch_by_tokens.length_bucket_step = 1.2
+    batch_by_tokens.drop_remainder = True
 """
 import gin
 import tensorflow as tf
