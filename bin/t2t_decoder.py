@@ -55,6 +55,7 @@ def _report(hypotheses, references):
     metric = sacrebleu.BLEU()
     score = metric.corpus_score(hypotheses, [references])
     print(f"exact match: {acc:.4f} ({round(acc * len(references))}/{len(references)})")
+    print(f"BLEU = {score.score:.2f}")
     print(score.format(signature=str(metric.get_signature())))
 
 
