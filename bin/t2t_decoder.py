@@ -32,9 +32,9 @@ def _hparams():
     from t2tlike.hparams import HParams, create_hparams
     from t2tlike.training import run_config
     stored = os.path.join(FLAGS.output_dir or "", run_config.HPARAMS_FILE)
-    if FLAGS.output_dir and os.path.exists(stored) and not FLAGS.hparams:
+    if FLAGS.output_dir and os.path.exists(stored):   # the hparams the model was trained with
         with open(stored, encoding="utf-8") as f:
-            return HParams.from_json(f.read())
+            return HParams.from_json(f.read()).parse(FLAGS.hparams)
     cli.require("hparams_set")
     return create_hparams(FLAGS.hparams_set, FLAGS.hparams)
 

@@ -101,7 +101,7 @@ def generate_files(generator, output_filenames, max_cases=None, total=None):
         os.makedirs(folder, exist_ok=True)
     tmp_names = [f + TEMP_SUFFIX for f in output_filenames]
     writers = [tf.io.TFRecordWriter(f) for f in tmp_names]
-    progress = Progress(f"writing {os.path.basename(output_filenames[0]).rsplit('-', 4)[0]}",
+    progress = Progress(f"writing {os.path.basename(output_filenames[0]).rsplit('-', 3)[0]}",
                         total=max_cases or total)
     count = 0
     try:

@@ -201,7 +201,7 @@ class Problem:
         ds = ds.map(lambda ex: {k: tf.cast(v, tf.int32) if v.dtype == tf.int64 else v
                                 for k, v in ex.items()})
         max_length = self.max_length(hparams)
-        if is_training or mode == ModeKeys.EVAL:
+        if is_training or (mode == ModeKeys.EVAL and hparams.get("eval_drop_long_sequences")):
             ds = input_pipeline.filter_by_max_length(ds, max_length)
         if shuffle:
             ds = ds.shuffle(4096, seed=seed)

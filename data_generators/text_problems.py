@@ -67,8 +67,7 @@ class Text2TextProblem(Problem):
 
     # -- vocabulary ------------------------------------------------------------------
     def generate_text_for_vocab(self, data_dir, tmp_dir):
-        split = DatasetSplit.TRAIN if self.is_generate_per_split else None
-        for i, sample in enumerate(self.generate_samples(data_dir, tmp_dir, split)):
+        for i, sample in enumerate(self.generate_samples(data_dir, tmp_dir, DatasetSplit.TRAIN)):
             if i >= self.max_samples_for_vocab:
                 break
             if self.has_inputs:

@@ -50,7 +50,11 @@ def resolve(output_dir, problem, model, hparams_set, overrides=""):
         raise UserError(f"output_dir {output_dir} was trained with different hparams: "
                         f"{'; '.join(conflicts)}. Resume without those overrides, or start a "
                         "new run in another --output_dir.")
-    changed = [k for k in fresh.keys() if k in stored and stored.get(k) != fresh.get(k)]
+    try:  # what the set gives today with the run's original overrides
+        original = create_hparams(hparams_set, run.get("hparams", ""))
+    except UserError:
+        original = fresh
+    changed = [k for k in original.keys() if k in stored and stored.get(k) != original.get(k)]
     if changed:
         logging.warning("Resuming with the hparams stored in %s; the set %s now differs in: %s",
                         hp_path, hparams_set, ", ".join(changed))

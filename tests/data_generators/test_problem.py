@@ -74,11 +74,20 @@ def test_dataset_modes_read_their_split(shift_data):
 
 
 def test_dataset_filters_by_max_length(shift_data):
+    """Training drops examples longer than max_length; eval keeps them unless
+    eval_drop_long_sequences is set (T2T's behaviour)."""
     cls, data_dir = shift_data
-    examples = list(cls().dataset(ModeKeys.EVAL, data_dir, batched=False,
-                                  hparams=model_hparams(max_length=12)).as_numpy_iterator())
-    everything = list(cls().dataset(ModeKeys.EVAL, data_dir, batched=False)
-                      .as_numpy_iterator())
+    read = lambda mode, hp: list(cls().dataset(mode, data_dir, batched=False, hparams=hp,
+                                               repeat=False).as_numpy_iterator())
+    everything = read(ModeKeys.EVAL, None)
+    train_all = read(ModeKeys.TRAIN, None)
+    train = read(ModeKeys.TRAIN, model_hparams(max_length=12))
+    assert 0 < len(train) < len(train_all)
+    assert all(len(e["inputs"]) <= 12 and len(e["targets"]) <= 12 for e in train)
+    assert len(read(ModeKeys.EVAL, model_hparams(max_length=12))) == len(everything)
+    dropping = model_hparams(max_length=12)
+    dropping.add_hparam("eval_drop_long_sequences", True)
+    examples = read(ModeKeys.EVAL, dropping)
     assert 0 < len(examples) < len(everything)
     assert all(len(e["inputs"]) <= 12 and len(e["targets"]) <= 12 for e in examples)
 
