@@ -108,22 +108,14 @@ def main(argv):
         if 0 < dhp.num_samples <= len(inputs):
             break
         inputs.append(decoder_lib.cut(ex["inputs"].numpy()) + [decoder_lib.EOS_ID])
-        references.append(encoders["targets"].decode(decoder_lib.cut(ex["targets"].numpy())))
-    hypotheses = []
-    bs = max(dhp.batch_size, 1)
-    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
-    results = [None] * len(inputs)
-    for b in range(0, len(order), bs):
-        chunk = order[b:b + bs]
-        for i, beams in zip(chunk, decoder.decode_ids([inputs[i] for i in chunk])):
-            results[i] = encoders["targets"].decode(beams[0][0])
-        logging.info("decoded %d/%d", min(b + bs, len(order)), len(order))
-    hypotheses = results
+        references.append(encoders["targets"].decode(decoder.target_ids(ex["targets"].numpy())))
+    hypotheses = decoder.decode_encoded(inputs)
     if FLAGS.decode_to_file:
         with open(FLAGS.decode_to_file + ".tmp", "w", encoding="utf-8") as f:
             f.write("".join(h + "\n" for h in hypotheses))
         os.replace(FLAGS.decode_to_file + ".tmp", FLAGS.decode_to_file)
-    _report(hypotheses, references)
+    # with return_beams each line holds every beam, tab-separated: score the best one
+    _report([h.split("\t")[0] for h in hypotheses], references)
 
 
 def console_main():

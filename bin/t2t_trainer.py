@@ -21,6 +21,9 @@ flags.DEFINE_integer("local_eval_frequency", 1000, "Save a checkpoint and evalua
 flags.DEFINE_integer("keep_checkpoint_max", 20, "How many recent checkpoints to keep.",
                      lower_bound=1)
 flags.DEFINE_bool("generate_data", False, "Run the problem's data generation first.")
+flags.DEFINE_float("max_train_seconds", 0.0, "A wall-clock budget: stop (with a checkpoint and "
+                   "an eval) once training has run this many seconds (0: no limit).",
+                   lower_bound=0.0)
 
 
 def main(argv):
@@ -46,7 +49,8 @@ def main(argv):
                       train_steps=FLAGS.train_steps, eval_steps=FLAGS.eval_steps,
                       local_eval_frequency=FLAGS.local_eval_frequency,
                       keep_checkpoint_max=FLAGS.keep_checkpoint_max,
-                      random_seed=FLAGS.random_seed)
+                      random_seed=FLAGS.random_seed,
+                      max_train_seconds=FLAGS.max_train_seconds)
     trainer.train()
 
 

@@ -7,6 +7,8 @@
   an OOV token (VocabType.TOKEN).
 * `SentencePieceEncoder`: a SentencePiece model (VocabType.SUBWORD), built once from a
   bounded sample of the corpus by `build_sentencepiece`.
+* `ClassLabelEncoder`: class names <-> class ids 0..n-1 (a Text2ClassProblem's targets;
+  no reserved ids, since a label is never padding).
 """
 import os
 import tempfile
@@ -161,6 +163,78 @@ class SentencePieceEncoder(TextEncoder):
     @property
     def vocab_size(self):
         return self._sp.get_piece_size()
+
+
+class ClassLabelEncoder(TextEncoder):
+    """Class label names <-> ids 0 .. num_classes - 1, as T2T's ClassLabelEncoder.
+
+    `encode("positive")` -> 1 (an int, not a list); `decode(1)` or `decode([1])` ->
+    "positive". The labels come from a list or from a file with one label a line.
+    """
+
+    def __init__(self, class_labels=None, class_labels_fname=None):
+        super().__init__(num_reserved_ids=0)
+        if (class_labels is None) == (class_labels_fname is None):
+            raise UserError("ClassLabelEncoder needs exactly one of class_labels (a list of "
+                            "names) or class_labels_fname (a file with one name a line).")
+        if class_labels_fname is not None:
+            if not os.path.exists(class_labels_fname):
+                raise UserError(f"class labels file {class_labels_fname} does not exist; it "
+                                "should hold one class name a line.")
+            with open(class_labels_fname, encoding="utf-8") as f:
+                class_labels = [line.strip() for line in f if line.strip()]
+        class_labels = [str(label) for label in class_labels]
+        if not class_labels:
+            raise UserError("ClassLabelEncoder got no class labels; expected at least one.")
+        duplicates = sorted({label for label in class_labels if class_labels.count(label) > 1})
+        if duplicates:
+            raise UserError(f"class labels must be unique; repeated: {duplicates}.")
+        self._class_labels = class_labels
+        self._label_to_id = {label: i for i, label in enumerate(class_labels)}
+
+    @property
+    def class_labels(self):
+        return list(self._class_labels)
+
+    def encode(self, s):
+        """A label name -> its id (an int)."""
+        label = s.strip()
+        if label not in self._label_to_id:
+            raise UserError(f"unknown class label {label!r}; expected one of "
+                            f"{self._class_labels[:10]}"
+                            f"{' ...' if len(self._class_labels) > 10 else ''}.")
+        return self._label_to_id[label]
+
+    def decode(self, ids, strip_extraneous=False):
+        """An id, or a list / array holding exactly one id -> the label name."""
+        flat = [int(i) for i in _flatten(ids)]
+        if len(flat) != 1:
+            raise UserError(f"a class label is one id; got {len(flat)} ids: {flat[:10]}.")
+        return self.decode_list(flat)[0]
+
+    def decode_list(self, ids):
+        out = []
+        for i in _flatten(ids):
+            i = int(i)
+            if not 0 <= i < len(self._class_labels):
+                raise UserError(f"class id {i} is out of range; this encoder has "
+                                f"{len(self._class_labels)} classes (ids 0..."
+                                f"{len(self._class_labels) - 1}).")
+            out.append(self._class_labels[i])
+        return out
+
+    @property
+    def vocab_size(self):
+        return len(self._class_labels)
+
+
+def _flatten(ids):
+    """An int, a (nested) list or a numpy array -> a flat list of its values."""
+    if hasattr(ids, "tolist"):          # numpy arrays and numpy scalars
+        ids = ids.tolist()
+    if isinstance(ids, (list, tuple)):
+        return [v for item in ids for v in _flatten(item)]
+    return [ids]
 
 
 def build_sentencepiece(lines, model_path, vocab_size, character_coverage=1.0):

@@ -116,8 +116,14 @@ class T2TModel(keras.Model):
 
     def infer(self, features, beam_size=1, alpha=0.6, extra_length=50, return_beams=False):
         """Decodes. Returns {"outputs": [batch, length] (or [batch, beam, length] with
-        return_beams), "scores": [batch] (or [batch, beam])}; ids after EOS are 0."""
+        return_beams), "scores": [batch] (or [batch, beam])}; ids after EOS are 0.
+
+        With "class_label" targets: one forward pass, outputs [batch, 1] (or
+        [batch, 1, 1]) = the argmax class (no EOS), scores = its log-probability.
+        """
         batch = tf.shape(features["inputs"] if self.has_inputs else features["targets"])[0]
+        if isinstance(self.target_modality, modalities.ClassLabelModality):
+            return self._infer_class(features, batch, return_beams)
         length = self.decode_length(features, extra_length)
         if beam_size <= 1:
             step_fn, states = self.decoding_step_fn(features, batch, length)
@@ -130,3 +136,13 @@ class T2TModel(keras.Model):
         if return_beams:
             return {"outputs": ids, "scores": scores}
         return {"outputs": ids[:, 0], "scores": scores[:, 0]}
+
+    def _infer_class(self, features, batch, return_beams):
+        """The most likely class of each example (beam search over one label is pointless)."""
+        feats = dict(features, targets=tf.zeros([batch, 1], tf.int32))
+        log_probs = tf.nn.log_softmax(tf.cast(self(feats, training=False)[:, 0], tf.float32))
+        ids = tf.argmax(log_probs, axis=-1, output_type=tf.int32)[:, tf.newaxis]   # [batch, 1]
+        scores = tf.reduce_max(log_probs, axis=-1)                                # [batch]
+        if return_beams:
+            return {"outputs": ids[:, tf.newaxis], "scores": scores[:, tf.newaxis]}
+        return {"outputs": ids, "scores": scores}

@@ -2,7 +2,8 @@
 
 Inputs are encoded with the problem's encoder and end in EOS. A file is decoded in
 batches of sentences sorted by length (less padding), and the outputs are written back in
-the original order, to a temporary name renamed when complete.
+the original order, to a temporary name renamed when complete. A classifier ("class_label"
+targets) outputs one class id per input, which the targets encoder turns into its name.
 """
 import os
 import sys
@@ -13,6 +14,7 @@ from absl import logging
 
 from t2tlike.errors import UserError
 from t2tlike.hparams import HParams
+from t2tlike.layers import modalities
 
 EOS_ID = 1
 
@@ -57,6 +59,8 @@ class Decoder:
     def __init__(self, model, input_encoder, target_encoder, hparams):
         self.model, self.hparams = model, hparams
         self.input_encoder, self.target_encoder = input_encoder, target_encoder
+        self._class_label = isinstance(getattr(model, "target_modality", None),
+                                       modalities.ClassLabelModality)
         self._fn = tf.function(
             lambda inputs: model.infer({"inputs": inputs}, beam_size=hparams.beam_size,
                                        alpha=hparams.alpha, extra_length=hparams.extra_length,
@@ -69,8 +73,13 @@ class Decoder:
         padded = [x + [0] * (width - len(x)) for x in batch_ids]
         result = self._fn(tf.constant(padded, tf.int32))
         outputs, scores = result["outputs"].numpy(), result["scores"].numpy()
-        return [[(cut(beam), float(s)) for beam, s in zip(outputs[i], scores[i])]
+        return [[(self.target_ids(beam), float(s)) for beam, s in zip(outputs[i], scores[i])]
                 for i in range(len(batch_ids))]
+
+    def target_ids(self, ids):
+        """Output (or reference) ids -> what the target encoder decodes: cut at EOS, or,
+        for a classifier, the class id kept whole (0 and 1 are classes there)."""
+        return [int(i) for i in ids] if self._class_label else cut(ids)
 
     def encode(self, line):
         ids = self.input_encoder.encode(line.strip())
@@ -80,7 +89,10 @@ class Decoder:
 
     def decode_lines(self, lines):
         """Texts -> decoded texts (the best beam), in order; batched by sorted length."""
-        encoded = [self.encode(line) for line in lines]
+        return self.decode_encoded([self.encode(line) for line in lines])
+
+    def decode_encoded(self, encoded, log=True):
+        """Input id lists (ending in EOS) -> decoded texts, in order; batched by sorted length."""
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         results = [None] * len(encoded)
         bs = max(int(self.hparams.batch_size), 1)
@@ -90,8 +102,9 @@ class Decoder:
             for i, beams in zip(chunk, self.decode_ids([encoded[i] for i in chunk])):
                 results[i] = beams
             done += len(chunk)
-            logging.info("decoded %d/%d sentences (%.1f sentences/s)", done, len(order),
-                         done / max(time.time() - start, 1e-9))
+            if log:
+                logging.info("decoded %d/%d sentences (%.1f sentences/s)", done, len(order),
+                             done / max(time.time() - start, 1e-9))
         return [self._format(beams) for beams in results]
 
     def _format(self, beams):

@@ -29,4 +29,7 @@ def basic_params1():
         learning_rate_schedule="constant*linear_warmup*rsqrt_decay",
         learning_rate_constant=0.1, learning_rate_warmup_steps=100,
         learning_rate_decay_steps=5000, learning_rate_decay_rate=1.0,
+        # eval: problems whose eval_metrics include "bleu" greedy-decode this many dev
+        # examples at each evaluation and score them with sacreBLEU (0: skip)
+        eval_bleu_samples=256,
     )

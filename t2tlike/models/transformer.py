@@ -1,4 +1,6 @@
-"""The Transformer (Vaswani et al., 2017): encoder-decoder, or decoder-only without inputs.
+"""The Transformer (Vaswani et al., 2017): encoder-decoder, or decoder-only without inputs,
+or encoder-only for classification (a "class_label" targets modality, as T2T's
+transformer_encoder).
 
 Hparams sets and values follow T2T's transformer.py: transformer_base is T2T's v3
 (pre-norm, dropout 0.1, Adam beta2 0.997, "constant*linear_warmup*rsqrt_decay*
@@ -9,6 +11,7 @@ import tensorflow as tf
 
 from t2tlike import registry
 from t2tlike.layers import transformer as layers
+from t2tlike.layers.modalities import ModalityType
 from t2tlike.layers.positional import add_timing_signal, timing_signal
 from t2tlike.models.common_hparams import basic_params1
 from t2tlike.t2t_model import T2TModel
@@ -16,7 +19,8 @@ from t2tlike.t2t_model import T2TModel
 
 @registry.register_model("transformer")
 class Transformer(T2TModel):
-    """Encoder-decoder Transformer; decoder-only (language model) when there are no inputs."""
+    """Encoder-decoder Transformer; decoder-only (language model) when there are no inputs;
+    encoder-only when the targets are one class label per example."""
 
     def __init__(self, hparams, problem_hparams, **kwargs):
         super().__init__(hparams, problem_hparams, **kwargs)
@@ -25,8 +29,11 @@ class Transformer(T2TModel):
                      num_heads=hp.num_heads, filter_size=hp.filter_size,
                      dropout=hp.layer_prepostprocess_dropout,
                      attention_dropout=hp.attention_dropout, relu_dropout=hp.relu_dropout)
+        self.encoder_only = self.has_inputs and \
+            problem_hparams.modality["targets"] == ModalityType.CLASS_LABEL
         self.encoder = layers.EncoderStack(**stack, name="encoder") if self.has_inputs else None
-        self.decoder = layers.DecoderStack(**stack, has_memory=self.has_inputs, name="decoder")
+        self.decoder = None if self.encoder_only else \
+            layers.DecoderStack(**stack, has_memory=self.has_inputs, name="decoder")
         self.input_dropout = keras.layers.Dropout(hp.layer_prepostprocess_dropout)
 
     def encode(self, inputs, inputs_mask, training=False):
@@ -36,11 +43,14 @@ class Transformer(T2TModel):
 
     def body(self, features, training=False):
         """inputs [batch, in_len, hidden], targets [batch, tgt_len, hidden] (shifted)
-        -> [batch, tgt_len, hidden]."""
+        -> [batch, tgt_len, hidden]. Encoder-only: the encoder output averaged over the
+        real (non-pad) input positions -> [batch, 1, hidden], for the class-label top."""
         memory = mask = None
         if self.has_inputs:
             mask = features["inputs_mask"]
             memory = self.encode(features["inputs"], mask, training=training)
+        if self.encoder_only:
+            return masked_mean(memory, mask)
         x = self.input_dropout(add_timing_signal(features["targets"]), training=training)
         return self.decoder(x, memory, memory_mask=mask, training=training)
 
@@ -66,6 +76,14 @@ class Transformer(T2TModel):
             return self.top(y)[:, 0], cache
 
         return step_fn, cache
+
+
+def masked_mean(x, mask):
+    """x [batch, length, hidden], mask [batch, length] (1 = token) -> [batch, 1, hidden]:
+    the mean over the masked-in positions, so padding never changes the result."""
+    mask = tf.cast(mask, x.dtype)[..., tf.newaxis]                  # [batch, length, 1]
+    total = tf.reduce_sum(x * mask, axis=1, keepdims=True)
+    return total / tf.maximum(tf.reduce_sum(mask, axis=1, keepdims=True), 1.0)
 
 
 @registry.register_hparams

@@ -3,13 +3,18 @@
 accuracy                non-pad target positions predicted exactly
 accuracy_per_sequence   examples whose every non-pad target position is right
 neg_log_perplexity      mean log-probability of the targets (no label smoothing)
+bleu                    sacreBLEU (13a, cased) of greedy decodes of the first
+                        `eval_bleu_samples` dev examples against their targets: a real
+                        corpus BLEU, computed by the trainer outside the batched metrics
 """
 import tensorflow as tf
 
 ACC = "accuracy"
 ACC_PER_SEQ = "accuracy_per_sequence"
 NEG_LOG_PERPLEXITY = "neg_log_perplexity"
+BLEU = "bleu"
 METRICS = (ACC, ACC_PER_SEQ, NEG_LOG_PERPLEXITY)
+DECODE_METRICS = (BLEU,)
 
 
 def metric_sums(logits, targets, weights, names=METRICS):
@@ -34,3 +39,10 @@ def metric_sums(logits, targets, weights, names=METRICS):
 def finalize(sums):
     """{name: (num, den)} -> {name: num / den}."""
     return {k: float(n) / max(float(d), 1e-9) for k, (n, d) in sums.items()}
+
+
+def corpus_bleu(hypotheses, references):
+    """sacreBLEU (13a tokenization, cased) of detokenized hypotheses against one reference
+    each; returns the score object (`.score`, and its signature via format)."""
+    import sacrebleu
+    return sacrebleu.BLEU(tokenize="13a").corpus_score(list(hypotheses), [list(references)])

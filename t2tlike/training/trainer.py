@@ -47,12 +47,14 @@ class Trainer:
 
     def __init__(self, problem, model_name, hparams, data_dir, output_dir, train_steps,
                  eval_steps=100, local_eval_frequency=1000, keep_checkpoint_max=20,
-                 random_seed=None, strategy=None, log_every_seconds=10.0):
+                 random_seed=None, strategy=None, log_every_seconds=10.0,
+                 max_train_seconds=0.0):
         self.problem, self.model_name, self.hparams = problem, model_name, hparams
         self.data_dir, self.output_dir = data_dir, output_dir
         self.train_steps, self.eval_steps = train_steps, eval_steps
         self.local_eval_frequency = max(int(local_eval_frequency), 1)
         self.log_every_seconds = log_every_seconds
+        self.max_train_seconds = float(max_train_seconds or 0.0)
         self.strategy = strategy or default_strategy()
         if random_seed is not None:
             keras.utils.set_random_seed(random_seed)
@@ -71,6 +73,10 @@ class Trainer:
         self._train_writer = tf.summary.create_file_writer(output_dir)
         self._eval_writer = tf.summary.create_file_writer(os.path.join(output_dir, "eval"))
         self.metric_names = [m for m in problem.eval_metrics() if m in metrics_lib.METRICS]
+        wanted = [m for m in problem.eval_metrics() if m in metrics_lib.DECODE_METRICS]
+        self.bleu_samples = (getattr(hparams, "eval_bleu_samples", 0)
+                             if wanted and self.problem_hparams.has_inputs else 0)
+        self._bleu_state = None   # (decoder, encoded dev inputs, reference texts)
 
     # -- steps -------------------------------------------------------------------
     def _build(self, batch):
@@ -137,6 +143,8 @@ class Trainer:
                 n, d = totals.get(name, (0.0, 0.0))
                 totals[name] = (n + float(num), d + float(den))
         results = metrics_lib.finalize(totals)
+        if self.bleu_samples > 0:
+            results[metrics_lib.BLEU] = self.evaluate_bleu()
         step = int(self.step.numpy())
         with self._eval_writer.as_default():
             for name, value in results.items():
@@ -144,6 +152,31 @@ class Trainer:
         logging.info("eval at step %d: %s", step,
                      ", ".join(f"{k} = {v:.4f}" for k, v in sorted(results.items())))
         return results
+
+    def evaluate_bleu(self):
+        """Greedy-decodes the first `eval_bleu_samples` dev examples and returns their
+        sacreBLEU against the dev targets (decoded back to text with the problem's encoder).
+        """
+        from t2tlike.decoding import decoder as decoder_lib
+        if self._bleu_state is None:
+            encoders = self.problem.feature_encoders(self.data_dir)
+            dev = self.problem.dataset(EVAL, self.data_dir, self.hparams, batched=False,
+                                       shuffle=False, repeat=False).take(self.bleu_samples)
+            inputs, references = [], []
+            for example in dev.as_numpy_iterator():
+                inputs.append(decoder_lib.cut(example["inputs"]) + [decoder_lib.EOS_ID])
+                references.append(encoders["targets"].decode(decoder_lib.cut(example["targets"])))
+            hp = decoder_lib.decode_hparams("beam_size=1,batch_size=64,extra_length=50")
+            decoder = decoder_lib.Decoder(self.model, encoders["inputs"], encoders["targets"], hp)
+            self._bleu_state = (decoder, inputs, references)
+        decoder, inputs, references = self._bleu_state
+        start = time.time()
+        hypotheses = decoder.decode_encoded(inputs, log=False)
+        bleu = metrics_lib.corpus_bleu(hypotheses, references)
+        logging.info("dev BLEU %.2f on %d sentences (greedy, %.1f s); e.g. %r -> %r",
+                     bleu.score, len(inputs), time.time() - start,
+                     references[0] if references else "", hypotheses[0] if hypotheses else "")
+        return bleu.score
 
     def _dataset(self, mode, **kwargs):
         ds = self.problem.dataset(mode, self.data_dir, self.hparams, seed=self.seed, **kwargs)
@@ -156,6 +189,7 @@ class Trainer:
     def train(self):
         """Trains up to `train_steps` (resuming from the latest checkpoint); returns the
         last eval results."""
+        started = time.time()
         train_ds = self.problem.dataset(TRAIN, self.data_dir, self.hparams, seed=self.seed)
         spec = _feature_spec(train_ds)
         first = next(iter(train_ds))
@@ -192,10 +226,17 @@ class Trainer:
                     tf.summary.scalar("throughput/steps_per_sec", stats["steps_per_sec"], step=step)
                     tf.summary.scalar("throughput/target_tokens_per_sec",
                                       stats["tokens_per_sec"], step=step)
-            if step % self.local_eval_frequency == 0 or step == self.train_steps:
+            out_of_time = (self.max_train_seconds > 0
+                           and time.time() - started >= self.max_train_seconds)
+            if out_of_time:
+                logging.info("Stopping at step %d: the time budget of %.0f s is spent.",
+                             step, self.max_train_seconds)
+            if step % self.local_eval_frequency == 0 or step == self.train_steps or out_of_time:
                 self.manager.save(checkpoint_number=step)
                 if self.eval_steps != 0:
                     results = self.evaluate(eval_fn)
+            if out_of_time:
+                break
         self._train_writer.flush()
         self._eval_writer.flush()
         return results

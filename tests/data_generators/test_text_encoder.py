@@ -1,11 +1,13 @@
-"""data_generators/text_encoder.py: reserved ids, integer/byte/token/SentencePiece encoders."""
+"""data_generators/text_encoder.py: reserved ids, integer/byte/token/SentencePiece/class-label
+encoders."""
 import random
 
+import numpy as np
 import pytest
 
 from data_generators import text_encoder
-from data_generators.text_encoder import (ByteTextEncoder, SentencePieceEncoder, TextEncoder,
-                                          TokenTextEncoder)
+from data_generators.text_encoder import (ByteTextEncoder, ClassLabelEncoder,
+                                          SentencePieceEncoder, TextEncoder, TokenTextEncoder)
 from t2tlike.errors import UserError
 
 
@@ -155,3 +157,43 @@ def test_sentencepiece_reloads_from_file(sp_encoder):
 def test_sentencepiece_missing_model_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="does not exist; run t2t-datagen"):
         SentencePieceEncoder(str(tmp_path / "missing.model"))
+
+
+# -- ClassLabelEncoder ----------------------------------------------------------------------
+def test_class_label_encoder_round_trip():
+    enc = ClassLabelEncoder(["negative", "neutral", "positive"])
+    assert enc.vocab_size == 3
+    assert enc.class_labels == ["negative", "neutral", "positive"]
+    assert enc.encode("positive") == 2 and enc.encode(" negative\n") == 0   # an int, T2T's API
+    # ids 0 and 1 are classes here, not PAD and EOS
+    assert enc.decode(0) == "negative" and enc.decode([1]) == "neutral"
+    assert enc.decode(np.array([2])) == "positive" and enc.decode(np.int64(1)) == "neutral"
+    assert enc.decode_list([2, 0]) == ["positive", "negative"]
+    for label in enc.class_labels:
+        assert enc.decode(enc.encode(label)) == label
+
+
+def test_class_label_encoder_from_file(tmp_path):
+    path = tmp_path / "labels.txt"
+    path.write_text("sports\n\npolitics\nscience\n", encoding="utf-8")
+    enc = ClassLabelEncoder(class_labels_fname=str(path))
+    assert enc.class_labels == ["sports", "politics", "science"]
+    with pytest.raises(UserError, match="does not exist"):
+        ClassLabelEncoder(class_labels_fname=str(tmp_path / "missing.txt"))
+
+
+def test_class_label_encoder_errors():
+    enc = ClassLabelEncoder(["no", "yes"])
+    with pytest.raises(UserError,
+                       match=r"unknown class label 'maybe'; expected one of \['no', 'yes'\]"):
+        enc.encode("maybe")
+    with pytest.raises(UserError, match="class id 2 is out of range; this encoder has 2 classes"):
+        enc.decode(2)
+    with pytest.raises(UserError, match="a class label is one id; got 2 ids"):
+        enc.decode([0, 1])
+    with pytest.raises(UserError, match="exactly one of class_labels"):
+        ClassLabelEncoder()
+    with pytest.raises(UserError, match="repeated: \\['a'\\]"):
+        ClassLabelEncoder(["a", "b", "a"])
+    with pytest.raises(UserError, match="no class labels"):
+        ClassLabelEncoder([])

@@ -96,3 +96,56 @@ def test_two_replica_mirrored_training(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     accuracy = float(proc.stdout.split("ACCURACY")[1])
     assert accuracy > 0.8, proc.stdout
+
+
+class TinyCopyWithBleu(TinyCopy):
+    """TinyCopy whose eval also decodes a dev slice and scores it with sacreBLEU."""
+
+    def eval_metrics(self):
+        return super().eval_metrics() + ["bleu"]
+
+
+def test_eval_reports_real_sacrebleu_of_greedy_dev_decodes(tmp_path):
+    from t2tlike.decoding import decoder as decoder_lib
+    from t2tlike.training import metrics
+    problem = TinyCopyWithBleu()
+    data_dir = str(tmp_path / "data")
+    problem.generate_data(data_dir, None)
+    trainer = Trainer(problem, "transformer", _hparams(eval_bleu_samples=40), data_dir,
+                      str(tmp_path / "out"), train_steps=150, eval_steps=2,
+                      local_eval_frequency=150, random_seed=3)
+    results = trainer.train()
+    assert 0.0 <= results["bleu"] <= 100.0
+    # The same figure, computed independently: greedy-decode the first 40 dev examples
+    # one by one and score them against their targets with sacreBLEU.
+    encoder = problem.feature_encoders(data_dir)["targets"]
+    dev = list(problem.dataset("eval", data_dir, trainer.hparams, batched=False,
+                               shuffle=False, repeat=False).take(40).as_numpy_iterator())
+    assert len(dev) == 40
+    decoder = decoder_lib.Decoder(trainer.model, encoder, encoder,
+                                  decoder_lib.decode_hparams("beam_size=1,batch_size=1"))
+    hyps = [decoder.decode_encoded([decoder_lib.cut(ex["inputs"]) + [1]], log=False)[0]
+            for ex in dev]
+    refs = [encoder.decode(decoder_lib.cut(ex["targets"])) for ex in dev]
+    assert results["bleu"] == pytest.approx(metrics.corpus_bleu(hyps, refs).score, abs=1e-6)
+    # copying 1-6 symbols is learnt in 150 steps: the decodes mostly match
+    assert results["bleu"] > 50.0, (results, hyps[:5], refs[:5])
+
+
+def test_eval_bleu_is_skipped_when_the_problem_does_not_ask_for_it(tiny_data, tmp_path):
+    problem, data_dir = tiny_data
+    trainer = Trainer(problem, "transformer", _hparams(), data_dir, str(tmp_path),
+                      train_steps=2, eval_steps=1, local_eval_frequency=2, random_seed=3)
+    assert "bleu" not in trainer.train()
+
+
+def test_time_budget_stops_training_with_a_checkpoint(tiny_data, tmp_path):
+    problem, data_dir = tiny_data
+    # a budget already spent after the first step: it stops there, saves and evaluates
+    trainer = Trainer(problem, "transformer", _hparams(), data_dir, str(tmp_path),
+                      train_steps=1000, eval_steps=1, local_eval_frequency=500,
+                      random_seed=3, max_train_seconds=1e-6)
+    results = trainer.train()
+    assert int(trainer.step.numpy()) == 1
+    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("model-1")
+    assert "accuracy" in results
