@@ -2,11 +2,16 @@
 
 Files are `{problem}-{split}-{shard:05d}-of-{num_shards:05d}`. Each is written under a
 temporary name and renamed only once every shard is complete, so an interrupted datagen
-never leaves files that look finished.
+never leaves files that look finished. Downloads (`maybe_download`) follow the same rule
+and resume where an interrupted one stopped.
 """
+import http.client
 import numbers
 import os
+import re
 import time
+import urllib.error
+import urllib.request
 
 import numpy as np
 
@@ -137,7 +142,8 @@ def shuffle_dataset(filenames, seed=0):
 
     import tensorflow as tf
     for fname in filenames:
-        records = list(tf.data.TFRecordDataset(fname).as_numpy_iterator())
+        records = [r for batch in tf.data.TFRecordDataset(fname).batch(8192).as_numpy_iterator()
+                   for r in batch]             # batched: one eager call per 8k records
         random.Random(f"{seed}/{os.path.basename(fname)}").shuffle(records)
         tmp = fname + TEMP_SUFFIX
         with tf.io.TFRecordWriter(tmp) as writer:
@@ -152,3 +158,109 @@ def generate_dataset_and_shuffle(train_gen, train_paths, dev_gen, dev_paths, shu
     if shuffle:
         for paths in written:
             shuffle_dataset(paths)
+
+
+# -- downloads ---------------------------------------------------------------------------
+
+class DownloadError(UserError):
+    """A download that could not finish; `path`, `url` and `reason` say which and why."""
+
+    def __init__(self, url, path, reason):
+        self.url, self.path, self.reason = url, path, reason
+        partial = path + TEMP_SUFFIX
+        kept = ""
+        if os.path.exists(partial):
+            kept = (f" The {os.path.getsize(partial) / 1e6:.1f} MB received are kept in "
+                    f"{partial}; run again to resume.")
+        super().__init__(f"could not download {url} to {path}: {reason}.{kept} Or place the "
+                         f"file there yourself (same name) and run again.")
+
+
+def maybe_download(directory, filename, url, every_seconds=5.0, timeout=60,
+                   chunk_size=1 << 20):
+    """Downloads `url` to directory/filename unless that file exists; returns its path.
+
+    Bytes go to `filename.incomplete`, which is renamed only once complete. A later call
+    asks for the rest of an interrupted download (HTTP Range) and starts over when the
+    server ignores that. Logs bytes, MB/s and ETA every `every_seconds`. Raises
+    DownloadError (a UserError) when it cannot finish, keeping what was received.
+    """
+    path = os.path.join(directory, filename)
+    if os.path.exists(path):
+        logging.info("Not downloading %s: %s is already there.", url, path)
+        return path
+    os.makedirs(directory or ".", exist_ok=True)
+    partial = path + TEMP_SUFFIX
+    start = os.path.getsize(partial) if os.path.exists(partial) else 0
+    headers = {"User-Agent": "t2tlike-datagen"}
+    if start:
+        headers["Range"] = f"bytes={start}-"
+        logging.info("Resuming the download of %s at %.1f MB.", url, start / 1e6)
+    try:
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                          timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and start:   # nothing past `start`: complete already, or stale
+            if _range_total(e.headers.get("Content-Range")) == start:
+                os.replace(partial, path)
+                return path
+            os.remove(partial)
+            return maybe_download(directory, filename, url, every_seconds, timeout, chunk_size)
+        raise DownloadError(url, path, f"HTTP {e.code} {e.reason}") from e
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as e:
+        raise DownloadError(url, path, f"{type(e).__name__}: {getattr(e, 'reason', e)}") from e
+    with response:
+        if start and getattr(response, "status", None) != 206:
+            start = 0                 # the server (or file://) sent everything again
+        length = response.headers.get("Content-Length")
+        total = (_range_total(response.headers.get("Content-Range"))
+                 or (start + int(length) if length and length.isdigit() else None))
+        progress = _DownloadProgress(filename, start, total, every_seconds)
+        try:
+            with open(partial, "ab" if start else "wb") as f:
+                while chunk := response.read(chunk_size):
+                    f.write(chunk)
+                    progress.update(len(chunk))
+        except (OSError, http.client.HTTPException) as e:
+            raise DownloadError(url, path, f"interrupted ({type(e).__name__}: {e})") from e
+    size = os.path.getsize(partial)
+    if total is not None and size != total:
+        raise DownloadError(url, path, f"the connection closed after {size} of {total} bytes")
+    os.replace(partial, path)
+    progress.done()
+    return path
+
+
+def _range_total(content_range):
+    """The total size in a Content-Range header ('bytes 10-99/100' or 'bytes */100')."""
+    match = re.search(r"/(\d+)\s*$", content_range or "")
+    return int(match.group(1)) if match else None
+
+
+class _DownloadProgress:
+    """Logs 'name: 12.0/80.0 MB (15%), 3.1 MB/s, ETA 22s' at most every `every` seconds."""
+
+    def __init__(self, name, start, total, every):
+        self.name, self.size, self.total, self.every = name, start, total, every
+        self.first, self.begin = start, time.time()
+        self.last = self.begin
+
+    def update(self, n):
+        self.size += n
+        now = time.time()
+        if now - self.last >= self.every:
+            self.last = now
+            rate = (self.size - self.first) / max(now - self.begin, 1e-9)
+            if self.total:
+                eta = (self.total - self.size) / max(rate, 1e-9)
+                logging.info("Downloading %s: %.1f/%.1f MB (%.0f%%), %.2f MB/s, ETA %.0fs",
+                             self.name, self.size / 1e6, self.total / 1e6,
+                             100 * self.size / self.total, rate / 1e6, eta)
+            else:
+                logging.info("Downloading %s: %.1f MB, %.2f MB/s", self.name, self.size / 1e6,
+                             rate / 1e6)
+
+    def done(self):
+        elapsed = max(time.time() - self.begin, 1e-9)
+        logging.info("Downloaded %s: %.1f MB in %.0fs (%.2f MB/s)", self.name, self.size / 1e6,
+                     elapsed, (self.size - self.first) / elapsed / 1e6)

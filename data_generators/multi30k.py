@@ -1,0 +1,52 @@
+"""Multi30k task 1 (image-caption translation), English -> German and English -> French.
+
+The official raw files of https://github.com/multi30k/dataset (data/task1/raw/): train
+(29,000 pairs), val (1,014; our dev split) and test_2016_flickr (1,000; our test split),
+one gzipped caption a line, untokenized. They are read from tmp_dir, or downloaded there
+from the repository when absent (`t2t-datagen ... --tmp_dir=` a folder that holds
+train.en.gz, train.de.gz, ... uses them as they are).
+
+Each problem shares one SentencePiece vocabulary of about 8,000 pieces between source
+and target, built from the whole training split. `_rev` gives de->en and fr->en.
+"""
+from data_generators.problem import DatasetSplit
+from data_generators.translate import TranslateProblem
+from t2tlike import registry
+
+MULTI30K_URL = "https://github.com/multi30k/dataset/raw/master/data/task1/raw/"
+SPLIT_PREFIXES = {DatasetSplit.TRAIN: "train", DatasetSplit.EVAL: "val",
+                  DatasetSplit.TEST: "test_2016_flickr"}
+SPLIT_SIZES = {DatasetSplit.TRAIN: 29_000, DatasetSplit.EVAL: 1_014, DatasetSplit.TEST: 1_000}
+MULTI30K_SPLITS = [{"split": DatasetSplit.TRAIN, "shards": 10},
+                   {"split": DatasetSplit.EVAL, "shards": 1},
+                   {"split": DatasetSplit.TEST, "shards": 1}]
+
+
+def multi30k_source_data_files(dataset_split, source, target):
+    """[[folder URL, (prefix.source.gz, prefix.target.gz)]] for one split."""
+    prefix = SPLIT_PREFIXES[dataset_split]
+    return [[MULTI30K_URL, (f"{prefix}.{source}.gz", f"{prefix}.{target}.gz")]]
+
+
+@registry.register_problem
+class TranslateEndeMulti30k(TranslateProblem):
+    """Multi30k en->de: 29k training captions, shared 8k-piece SentencePiece vocabulary."""
+
+    approx_vocab_size = 8000
+    max_samples_for_vocab = SPLIT_SIZES[DatasetSplit.TRAIN]   # the whole training split
+    dataset_splits = MULTI30K_SPLITS
+
+    def source_data_files(self, dataset_split):
+        return multi30k_source_data_files(dataset_split, "en", "de")
+
+
+@registry.register_problem
+class TranslateEnfrMulti30k(TranslateProblem):
+    """Multi30k en->fr: 29k training captions, shared 8k-piece SentencePiece vocabulary."""
+
+    approx_vocab_size = 8000
+    max_samples_for_vocab = SPLIT_SIZES[DatasetSplit.TRAIN]
+    dataset_splits = MULTI30K_SPLITS
+
+    def source_data_files(self, dataset_split):
+        return multi30k_source_data_files(dataset_split, "en", "fr")
