@@ -1,7 +1,7 @@
 """t2tlike: one distribution with the `t2tlike` and `data_generators` packages and the CLIs."""
 from setuptools import setup
 
-TOOLS = ["t2t-datagen", "t2t-trainer", "t2t-decoder", "t2t-bleu"]
+TOOLS = ["t2t-datagen", "t2t-trainer", "t2t-decoder", "t2t-bleu", "t2t-avg-all"]
 
 setup(
     name="t2tlike",
@@ -20,6 +20,7 @@ setup(
         "numpy",
         "sentencepiece>=0.2",
         "sacrebleu>=2.4",
+        "tensorflow-datasets>=4.9.10,<5",   # tfds: problems; 4.9.10 tested with TF 2.21
     ],
     extras_require={"test": ["pytest>=8"]},
     entry_points={

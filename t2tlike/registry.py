@@ -51,6 +51,7 @@ class Registry:
         self.plural = plural or kind + "s"
         self._entries = {}
         self._origins = {}
+        self._prefixes = {}   # prefix -> (factory, usage line)
 
     def register(self, name_or_obj=None):
         """Decorator usable as `@reg.register`, `@reg.register()` or `@reg.register("name")`."""
@@ -86,6 +87,29 @@ class Registry:
     def names(self):
         return sorted(self._entries)
 
+    def register_prefix(self, prefix, factory, usage=""):
+        """Names starting with `prefix` are made by `factory(name, was_reversed=...)`.
+
+        For families of entries too many to register one by one (`tfds:<dataset>`). The
+        module that defines the factory registers it when imported, so this module never
+        imports it. `usage` is the line `--registry_help` shows for the family.
+        """
+        if prefix in self._prefixes and not _same_definition(self._prefixes[prefix][0], factory):
+            raise UserError(f"{self.kind} prefix '{prefix}' is already registered (by "
+                            f"{_origin(self._prefixes[prefix][0])}; again by {_origin(factory)}).")
+        self._prefixes[prefix] = (factory, usage or prefix + "...")
+        return factory
+
+    def prefix_factory(self, name):
+        """The factory registered for a prefix of `name`, or None."""
+        for prefix, (factory, _) in self._prefixes.items():
+            if name.startswith(prefix):
+                return factory
+        return None
+
+    def prefix_usages(self):
+        return sorted(usage for _, usage in self._prefixes.values())
+
     def unregister(self, name):
         """Removes a name (for tests that register throw-away entries)."""
         self._entries.pop(name, None)
@@ -109,7 +133,15 @@ REVERSED_SUFFIX = "_rev"
 
 
 def problem(name):
-    """A new instance of the registered problem `name`; `name_rev` swaps inputs and targets."""
+    """A new instance of the registered problem `name`; `name_rev` swaps inputs and targets.
+
+    A name with a registered prefix (`tfds:...`) is made by that prefix's factory.
+    """
+    factory = problems.prefix_factory(name)
+    if factory is not None:
+        was_reversed = name.endswith(REVERSED_SUFFIX)
+        return factory(name[:-len(REVERSED_SUFFIX)] if was_reversed else name,
+                       was_reversed=was_reversed)
     base, was_reversed = name, False
     if name not in problems and name.endswith(REVERSED_SUFFIX):
         base, was_reversed = name[:-len(REVERSED_SUFFIX)], True
@@ -160,4 +192,7 @@ def help_string():
         names = reg.names()
         parts.append(f"{reg.plural} ({len(names)}):")
         parts.extend(f"  {n}" for n in names)
+        if reg.prefix_usages():
+            parts.append(f"{reg.kind} families (by name prefix):")
+            parts.extend(f"  {usage}" for usage in reg.prefix_usages())
     return "\n".join(parts)
