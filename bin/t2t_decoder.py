@@ -6,6 +6,13 @@ r"""t2t-decoder: decode with a trained model (greedy or beam search).
 
 Without --decode_from_file or --decode_interactive it decodes --decode_split of the
 problem's data (default: dev) and reports exact-match accuracy against its targets.
+
+For a problem without inputs (a language model, e.g. a Text2SelfProblem or tfds:lm1b),
+each line of --decode_from_file / --decode_interactive is a prompt (possibly empty) that
+the model continues (greedy or beam search, until EOS or the prompt length +
+extra_length tokens); each output line is the prompt followed by its continuation, as in
+T2T. Decoding a split prompts with the first half of each target and scores the output
+(prompt + continuation) against the whole target.
 """
 import os
 import time
@@ -25,7 +32,8 @@ flags.DEFINE_bool("decode_interactive", False, "Decode lines typed on stdin.")
 flags.DEFINE_string("checkpoint_path", None, "Checkpoint to use (default: the latest in "
                     "--output_dir).")
 flags.DEFINE_string("decode_split", "dev", "Split decoded when no file is given: train, dev "
-                    "or test.")
+                    "or test. Without inputs (a language model) the first half of each "
+                    "target is the prompt.")
 
 
 def _hparams():
@@ -107,8 +115,12 @@ def main(argv):
     for ex in ds:
         if 0 < dhp.num_samples <= len(inputs):
             break
-        inputs.append(decoder_lib.cut(ex["inputs"].numpy()) + [decoder_lib.EOS_ID])
-        references.append(encoders["targets"].decode(decoder.target_ids(ex["targets"].numpy())))
+        target = decoder.target_ids(ex["targets"].numpy())
+        if decoder.has_inputs:
+            inputs.append(decoder_lib.cut(ex["inputs"].numpy()) + [decoder_lib.EOS_ID])
+        else:   # a language model continues the first half of each target
+            inputs.append(decoder_lib.prompt_from_target(target))
+        references.append(encoders["targets"].decode(target))
     hypotheses = decoder.decode_encoded(inputs)
     if FLAGS.decode_to_file:
         with open(FLAGS.decode_to_file + ".tmp", "w", encoding="utf-8") as f:

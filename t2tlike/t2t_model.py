@@ -85,15 +85,26 @@ class T2TModel(keras.Model):
 
     # -- decoding --------------------------------------------------------------------
     def decode_length(self, features, extra_length):
+        """How many ids decoding may emit: the input length + extra_length, or, without
+        inputs, the longest prompt (features["targets"], see `infer`) + extra_length."""
         if self.has_inputs:
             return tf.shape(features["inputs"])[1] + extra_length
-        return tf.constant(extra_length)
+        lengths = self._prompt(features)[1]
+        return tf.reduce_max(tf.concat([lengths, [0]], axis=0)) + extra_length   # batch 0 too
+
+    def _prompt(self, features):
+        """Without inputs: (prompt [batch, prompt_len] int32, lengths [batch]) from
+        features["targets"], right-padded with 0; a row's prompt ends at its first 0 or EOS.
+        """
+        prompt = tf.cast(features["targets"], tf.int32)
+        return prompt, beam_search.prefix_lengths(prompt)
 
     def decoding_step_fn(self, features, num_samples, decode_length):
         """(step_fn, initial states) for beam_search; states have leading dim num_samples.
 
         This generic version re-runs the whole model on the prefix decoded so far at every
-        step; models with a cache (the Transformer) override it.
+        step; models with a cache (the Transformer) override it. A prompt needs nothing
+        here: the search feeds its tokens back through `prev_ids` like decoded ones.
         """
         inputs = features.get("inputs")
         batch = tf.shape(inputs)[0] if inputs is not None else tf.shape(features["targets"])[0]
@@ -118,6 +129,12 @@ class T2TModel(keras.Model):
         """Decodes. Returns {"outputs": [batch, length] (or [batch, beam, length] with
         return_beams), "scores": [batch] (or [batch, beam])}; ids after EOS are 0.
 
+        Without inputs (a language model), features["targets"] [batch, prompt_len] holds
+        prompts, right-padded with 0 (a row's prompt ends at its first 0 or EOS; it may be
+        empty). Each row is forced to its prompt, then continued (greedy or beam) until EOS
+        or prompt length + extra_length ids, whatever the other rows' lengths; outputs
+        start with the prompt (as T2T's), and scores count only the continuation.
+
         With "class_label" targets: one forward pass, outputs [batch, 1] (or
         [batch, 1, 1]) = the argmax class (no EOS), scores = its log-probability.
         """
@@ -125,14 +142,19 @@ class T2TModel(keras.Model):
         if isinstance(self.target_modality, modalities.ClassLabelModality):
             return self._infer_class(features, batch, return_beams)
         length = self.decode_length(features, extra_length)
+        prompt = {}
+        if not self.has_inputs:
+            prefix, prefix_length = self._prompt(features)
+            prompt = dict(prefix=prefix, prefix_length=prefix_length,
+                          max_length=prefix_length + extra_length)
         if beam_size <= 1:
             step_fn, states = self.decoding_step_fn(features, batch, length)
-            ids, scores = beam_search.greedy_search(step_fn, batch, length, states)
+            ids, scores = beam_search.greedy_search(step_fn, batch, length, states, **prompt)
             return {"outputs": ids[:, tf.newaxis] if return_beams else ids,
                     "scores": scores[:, tf.newaxis] if return_beams else scores}
         step_fn, states = self.decoding_step_fn(features, batch * beam_size, length)
         ids, scores = beam_search.beam_search(step_fn, batch, beam_size, length, states,
-                                              alpha=alpha)
+                                              alpha=alpha, **prompt)
         if return_beams:
             return {"outputs": ids, "scores": scores}
         return {"outputs": ids[:, 0], "scores": scores[:, 0]}

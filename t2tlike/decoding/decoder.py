@@ -4,6 +4,13 @@ Inputs are encoded with the problem's encoder and end in EOS. A file is decoded 
 batches of sentences sorted by length (less padding), and the outputs are written back in
 the original order, to a temporary name renamed when complete. A classifier ("class_label"
 targets) outputs one class id per input, which the targets encoder turns into its name.
+
+A problem without inputs (a language model, e.g. a Text2SelfProblem) is decoded as T2T
+does: each line is a prompt (the start of a target, possibly empty), encoded with the
+targets encoder and without EOS, which the model continues until EOS or the prompt
+length + extra_length ids. The output line is the prompt followed by its continuation
+(T2T includes the prompt too). To decode a dataset split without inputs, each target's
+first half is the prompt (see `prompt_from_target`).
 """
 import os
 import sys
@@ -53,25 +60,42 @@ def cut(ids):
     return out
 
 
+def prompt_from_target(target_ids):
+    """A target's ids (EOS and padding already cut) -> the prompt a language model is
+    given when a dataset split is decoded: the first half (rounded down)."""
+    return list(target_ids[:len(target_ids) // 2])
+
+
 class Decoder:
-    """Decodes id sequences and text with `model` (weights already restored)."""
+    """Decodes id sequences and text with `model` (weights already restored).
+
+    With a model without inputs (`model.has_inputs` False) the ids and lines are prompts
+    (see the module docstring) and `input_encoder` is not used (it may be None).
+    """
 
     def __init__(self, model, input_encoder, target_encoder, hparams):
         self.model, self.hparams = model, hparams
         self.input_encoder, self.target_encoder = input_encoder, target_encoder
+        self.has_inputs = bool(getattr(model, "has_inputs", True))
+        if self.has_inputs and input_encoder is None:
+            raise ValueError("Decoder: the model reads inputs, so input_encoder must be the "
+                             "problem's inputs encoder, not None.")
         self._class_label = isinstance(getattr(model, "target_modality", None),
                                        modalities.ClassLabelModality)
+        feature = "inputs" if self.has_inputs else "targets"   # targets: the prompts
         self._fn = tf.function(
-            lambda inputs: model.infer({"inputs": inputs}, beam_size=hparams.beam_size,
-                                       alpha=hparams.alpha, extra_length=hparams.extra_length,
-                                       return_beams=True),
+            lambda ids: model.infer({feature: ids}, beam_size=hparams.beam_size,
+                                    alpha=hparams.alpha, extra_length=hparams.extra_length,
+                                    return_beams=True),
             input_signature=[tf.TensorSpec([None, None], tf.int32)])
 
     def decode_ids(self, batch_ids):
-        """A list of input id lists -> a list (same order) of lists of (ids, score), best first."""
+        """A list of input id lists (prompt id lists without inputs) -> a list (same order)
+        of lists of (ids, score), best first. Without inputs the ids start with the prompt.
+        Rows are right-padded with 0; the model keeps padding out of every output."""
         width = max(len(x) for x in batch_ids)
-        padded = [x + [0] * (width - len(x)) for x in batch_ids]
-        result = self._fn(tf.constant(padded, tf.int32))
+        padded = [list(x) + [0] * (width - len(x)) for x in batch_ids]
+        result = self._fn(tf.constant(padded, tf.int32, shape=[len(padded), width]))
         outputs, scores = result["outputs"].numpy(), result["scores"].numpy()
         return [[(self.target_ids(beam), float(s)) for beam, s in zip(outputs[i], scores[i])]
                 for i in range(len(batch_ids))]
@@ -82,9 +106,16 @@ class Decoder:
         return [int(i) for i in ids] if self._class_label else cut(ids)
 
     def encode(self, line):
+        """A line -> input ids ending in EOS; or, without inputs, prompt ids (no EOS).
+        max_input_size keeps the first ids of an input, the last ids of a prompt (the
+        part the continuation follows)."""
+        limit = self.hparams.max_input_size
+        if not self.has_inputs:
+            ids = self.target_encoder.encode(line.strip())
+            return ids[-limit:] if 0 < limit < len(ids) else ids
         ids = self.input_encoder.encode(line.strip())
-        if self.hparams.max_input_size > 0:
-            ids = ids[:self.hparams.max_input_size]
+        if limit > 0:
+            ids = ids[:limit]
         return ids + [EOS_ID]
 
     def decode_lines(self, lines):
@@ -92,7 +123,8 @@ class Decoder:
         return self.decode_encoded([self.encode(line) for line in lines])
 
     def decode_encoded(self, encoded, log=True):
-        """Input id lists (ending in EOS) -> decoded texts, in order; batched by sorted length."""
+        """Id lists as `encode` makes them (inputs ending in EOS, or prompts) -> decoded
+        texts, in order; batched by sorted length."""
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
         results = [None] * len(encoded)
         bs = max(int(self.hparams.batch_size), 1)
@@ -144,10 +176,12 @@ class Decoder:
 
     def decode_interactive(self, stream=None, out=None):
         stream, out = stream or sys.stdin, out or sys.stdout
-        out.write("Type an input and press Enter (Ctrl-D to quit).\n> ")
+        out.write("Type an input and press Enter (Ctrl-D to quit).\n> " if self.has_inputs else
+                  "Type a prompt and press Enter; an empty line starts from nothing "
+                  "(Ctrl-D to quit).\n> ")
         out.flush()
         for line in stream:
-            if line.strip():
+            if line.strip() or not self.has_inputs:
                 out.write(self.decode_lines([line])[0] + "\n")
             out.write("> ")
             out.flush()

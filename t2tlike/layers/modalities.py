@@ -118,18 +118,37 @@ class SymbolModality(Modality):
 
 @registry.register_modality("class_label")
 class ClassLabelModality(Modality):
-    """One label per example: targets [batch, 1]; top mean-pools the body over length."""
+    """One label per example: targets [batch, 1]; top mean-pools the body over length.
+
+    Its weights: "classifier" (the top), and "embedding" [num_classes, hidden] only when
+    the modality embeds labels with `bottom` (a class-label *inputs* feature); on the
+    targets side the body never sees the label, so no embedding is made (none that gets
+    no gradient). Which one is decided by the first call: `bottom` before the layer is
+    built (by `bottom` or `top`) makes the embedding.
+    """
+
+    def __init__(self, vocab_size, hidden_size, label_smoothing=0.0, **kwargs):
+        super().__init__(vocab_size, hidden_size, label_smoothing, **kwargs)
+        self._embeds = False
+        self.embedding = None
 
     def build(self, input_shape=None):
-        self.embedding = self.add_weight(
-            name="embedding", shape=(self.vocab_size, self.hidden_size),
-            initializer=keras.initializers.RandomNormal(stddev=self.hidden_size ** -0.5))
+        if self._embeds:
+            self.embedding = self.add_weight(
+                name="embedding", shape=(self.vocab_size, self.hidden_size),
+                initializer=keras.initializers.RandomNormal(stddev=self.hidden_size ** -0.5))
         self.classifier = keras.layers.Dense(self.vocab_size, name="classifier")
         self.classifier.build((None, self.hidden_size))
 
     def bottom(self, x):
+        """x [batch, length] class ids -> [batch, length, hidden]."""
         if not self.built:
+            self._embeds = True
             self.build()
+        if self.embedding is None:
+            raise ValueError(f"{self.name}: bottom() called after the layer was built for "
+                             "targets only (top() came first), so it has no embedding; call "
+                             "bottom() first on a class-label modality used for inputs.")
         return tf.gather(tf.cast(self.embedding, self.compute_dtype), x) * self.hidden_size ** 0.5
 
     def targets_bottom(self, x):

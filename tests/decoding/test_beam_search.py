@@ -294,3 +294,98 @@ def test_beam_search_runs_inside_tf_function():
     graph = tf.function(lambda s: run_beam(step, 2, 3, 6, s))(states)
     np.testing.assert_array_equal(eager[0].numpy(), graph[0].numpy())
     np.testing.assert_allclose(eager[1].numpy(), graph[1].numpy(), rtol=1e-6)
+
+
+# -- prompts: a forced prefix per row, and a length limit per row ---------------------------
+def forced_log_prob(step, start, seq, prefix_len):
+    """HistoryStep log-prob of seq (up to EOS) minus that of its first prefix_len tokens."""
+    total, length = step.log_prob(start, seq)
+    forced, _ = step.log_prob(start, seq[:prefix_len]) if prefix_len else (0.0, 0)
+    return total - forced, length
+
+
+def run_prompted(search, step, prefixes, limits, k=None, decode_length=None, **kwargs):
+    """Runs greedy (k None) or beam search on rows `prefixes` (lists of ids, right-padded
+    here) with per-row max_length `limits`; states {"row": b} pick each row's table."""
+    batch = len(prefixes)
+    width = max(1, max(len(p) for p in prefixes))
+    prefix = tf.constant([p + [0] * (width - len(p)) for p in prefixes], tf.int32)
+    rows = tf.constant(kwargs.pop("rows", list(range(batch))), tf.int32)
+    length = decode_length or max(limits)
+    if k is None:
+        return search(step, batch, length, {"row": rows}, prefix=prefix,
+                      max_length=tf.constant(limits), **kwargs)
+    return search(step, batch, k, length, {"row": beam_search.tile_beams(rows, k)},
+                  prefix=prefix, max_length=tf.constant(limits), **kwargs)
+
+
+def test_prefix_lengths_stop_at_padding_or_eos():
+    got = beam_search.prefix_lengths(tf.constant([[5, 3, 0, 4], [2, 1, 3, 3], [0, 2, 2, 2],
+                                                  [2, 2, 2, 2]]))
+    assert got.numpy().tolist() == [2, 1, 0, 4]
+    assert beam_search.prefix_lengths(tf.zeros([3, 0], tf.int32)).numpy().tolist() == [0, 0, 0]
+
+
+def test_greedy_forces_the_prefix_and_scores_only_the_continuation():
+    # From nothing greedy says [2, 1]; forced to start with 3, it goes on [3, 2, 1].
+    step = TableStep.by_prev({0: [0, .1, .5, .4], 2: [0, .6, .3, .1], 3: [0, .2, .5, .3]})
+    ids, scores = run_prompted(greedy_search, step, [[3], [3, 3], []], [5, 5, 5], rows=[0, 0, 0])
+    assert ids.numpy().tolist() == [[3, 2, 1, 0, 0], [3, 3, 2, 1, 0], [2, 1, 0, 0, 0]]
+    np.testing.assert_allclose(scores.numpy(), np.log([.5 * .6, .5 * .6, .5 * .6]), rtol=1e-5)
+
+
+def test_greedy_rows_stop_at_their_own_max_length():
+    # Never ends: each row runs exactly to its limit, then holds zeros.
+    step = TableStep.by_prev({p: [0, TINY, .7, .3] for p in range(4)})
+    ids, _ = run_prompted(greedy_search, step, [[3], [3, 3, 3], []], [3, 5, 2], rows=[0, 0, 0])
+    assert ids.numpy().tolist() == [[3, 2, 2, 0, 0], [3, 3, 3, 2, 2], [2, 2, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("k", [None, 1, 2, 3])
+@pytest.mark.parametrize("seed", range(3))
+def test_prompted_rows_decode_as_they_would_alone(k, seed):
+    """Batched rows with prompts and limits of different lengths give what each row gives
+    by itself with decode_length = its limit (zeros after, scores equal)."""
+    step = TableStep(random_table(seed, rows=4, steps=7, vocab=6))
+    rng = np.random.default_rng(seed)
+    prefixes = [[int(t) for t in rng.integers(2, 6, size=n)] for n in (3, 0, 1, 5)]
+    limits = [len(p) + extra for p, extra in zip(prefixes, (2, 4, 6, 1))]
+    search = greedy_search if k is None else run_beam
+    ids, scores = run_prompted(search, step, prefixes, limits, k=k)
+    for row, (prefix, limit) in enumerate(zip(prefixes, limits)):
+        one_ids, one_scores = run_prompted(search, step, [prefix], [limit], k=k, rows=[row])
+        got = ids[row].numpy()
+        np.testing.assert_array_equal(got[..., :limit], one_ids[0].numpy())
+        assert not got[..., limit:].any()
+        np.testing.assert_allclose(scores[row].numpy(), one_scores[0].numpy(), rtol=1e-5)
+        best = got if k is None else got[0]
+        assert best[:len(prefix)].tolist() == prefix
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_beams_start_with_the_prefix_and_states_follow_them(k):
+    step = HistoryStep(vocab=6, seed=4)
+    start, prefixes = [11, 500], [[4, 2, 5], [3]]
+    states = {"hash": beam_search.tile_beams(tf.constant(start), k)}
+    prefix = tf.constant([p + [0] * (3 - len(p)) for p in prefixes])
+    ids, scores = run_beam(step, 2, k, 8, states, alpha=0.6, stop_early=False, prefix=prefix)
+    for row in range(2):
+        for beam in range(k):
+            seq = ids[row, beam].numpy().tolist()
+            assert seq[:len(prefixes[row])] == prefixes[row]
+            log_prob, length = forced_log_prob(step, start[row], seq, len(prefixes[row]))
+            assert float(scores[row, beam]) == pytest.approx(
+                log_prob / ((5.0 + length) / 6.0) ** 0.6, rel=1e-4, abs=1e-5)
+
+
+def test_prompted_search_runs_inside_tf_function():
+    step = TableStep(random_table(5, rows=2, steps=6, vocab=6))
+    prefix = tf.constant([[2, 3], [4, 0]])
+
+    def run(prefix):
+        return run_beam(step, 2, 2, 6, {"row": beam_search.tile_beams(tf.range(2), 2)},
+                        prefix=prefix, max_length=tf.constant([6, 4]))
+    eager = run(prefix)
+    graph = tf.function(run)(prefix)
+    np.testing.assert_array_equal(eager[0].numpy(), graph[0].numpy())
+    np.testing.assert_allclose(eager[1].numpy(), graph[1].numpy(), rtol=1e-6)
