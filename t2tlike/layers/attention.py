@@ -66,7 +66,10 @@ class MultiHeadAttention(keras.layers.Layer):
         q = self.split_heads(self.q_dense(query)) * (self.depth ** -0.5)
         logits = tf.matmul(q, k, transpose_b=True)       # [batch, heads, q_len, kv_len]
         if bias is not None:
-            logits += tf.cast(bias, logits.dtype)
+            # Broadcast explicitly: on CPU, oneDNN fuses matmul + add, and its fused kernel
+            # is >10x slower when the added bias broadcasts over the batch dimension (the
+            # [1, 1, q, k] causal bias); the plain add of a full-shape bias is cheap.
+            logits += tf.broadcast_to(tf.cast(bias, logits.dtype), tf.shape(logits))
         weights = tf.nn.softmax(logits)
         weights = self.drop(weights, training=training)
         return self.o_dense(self.combine_heads(tf.matmul(weights, v)))

@@ -135,3 +135,15 @@ def transformer_tiny():
     """2+2 layers, 128 hidden, 512 filter, 4 heads: for toy problems and tests."""
     return transformer_base().replace(num_hidden_layers=2, hidden_size=128, filter_size=512,
                                       num_heads=4)
+
+
+@registry.register_hparams
+def transformer_multi30k():
+    """transformer_small with 3+3 layers, tuned for Multi30k (29k sentence pairs, shared 8k
+    vocab) on a 20-minute budget of 2 CPU cores: the peer's reference size (d_model 256,
+    FFN 1024, 4 heads, 3+3 layers), a short warm-up and a high peak learning rate, since
+    the budget allows only about a thousand updates; see docs/benchmarks.md."""
+    return transformer_small().replace(
+        num_hidden_layers=3, batch_size=5000, max_length=100,
+        attention_dropout=0.0, relu_dropout=0.0, optimizer_adam_beta2=0.98,
+        learning_rate_constant=0.5, learning_rate_warmup_steps=250)
