@@ -211,7 +211,9 @@ class Trainer:
             if self.strategy.num_replicas_in_sync > 1 else \
             tf.function(self._eval_step_fn(), input_signature=[spec])
         results = {}
-        progress = _Progress(start, self.train_steps, self.log_every_seconds)
+        progress = _Progress(start, self.train_steps, self.log_every_seconds,
+                             deadline=started + self.max_train_seconds
+                             if self.max_train_seconds > 0 else None)
         iterator = iter(train_ds)
         while int(self.step.numpy()) < self.train_steps:
             loss, tokens = train_fn(next(iterator))
@@ -249,8 +251,9 @@ class Trainer:
 class _Progress:
     """Keeps the rates for the progress line."""
 
-    def __init__(self, start_step, total_steps, every_seconds):
+    def __init__(self, start_step, total_steps, every_seconds, deadline=None):
         self.total, self.every = total_steps, every_seconds
+        self.deadline = deadline  # wall-clock end of a --max_train_seconds budget
         self.t0 = self.last = time.time()
         self.step0 = self.last_step = start_step
         self.tokens = 0.0
@@ -273,6 +276,8 @@ class _Progress:
         steps_per_sec = (step - self.step0) / elapsed
         tokens_per_sec = self.tokens / elapsed
         eta = (self.total - step) / steps_per_sec if steps_per_sec > 0 else float("nan")
+        if self.deadline is not None:   # the time budget ends training first
+            eta = min(eta, max(self.deadline - now, 0.0)) if eta == eta else self.deadline - now
         logging.info("step %d/%d  loss %.4f  lr %.3g  %.2f steps/s  %.0f tokens/s  ETA %s",
                      step, self.total, loss, lr, steps_per_sec, tokens_per_sec, _fmt_eta(eta))
         self.last = now

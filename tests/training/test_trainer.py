@@ -149,3 +149,19 @@ def test_time_budget_stops_training_with_a_checkpoint(tiny_data, tmp_path):
     assert int(trainer.step.numpy()) == 1
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith("model-1")
     assert "accuracy" in results
+
+
+
+def test_progress_eta_respects_time_budget(monkeypatch):
+    """With --max_train_seconds the ETA is the budget left, not train_steps' (hours)."""
+    import time as time_lib
+    from t2tlike.training import trainer as trainer_lib
+    logged = []
+    monkeypatch.setattr(trainer_lib.logging, "info", lambda fmt, *a: logged.append(fmt % a))
+    progress = trainer_lib._Progress(0, 1_000_000, every_seconds=0.0,
+                                     deadline=time_lib.time() + 90.0)
+    progress.update(1, 100.0)
+    progress.update(2, 100.0)
+    progress.t0 -= 10.0                 # one step in 10 s: 116 days by step count
+    progress.report(2, 1.0, 1e-3)
+    assert logged and logged[-1].endswith(("ETA 1m29s", "ETA 1m30s")), logged
