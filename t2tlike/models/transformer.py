@@ -142,7 +142,7 @@ def transformer_multi30k():
     """transformer_small with 3+3 layers, tuned for Multi30k (29k sentence pairs, shared 8k
     vocab) on a 20-minute budget of 2 CPU cores: the peer's reference size (d_model 256,
     FFN 1024, 4 heads, 3+3 layers), a short warm-up and a high peak learning rate, since
-    the budget allows only about a thousand updates; see docs/benchmarks.md."""
+    the budget allows only a few hundred updates; see docs/benchmarks.md."""
     return transformer_small().replace(
         num_hidden_layers=3, batch_size=5000, max_length=100,
         attention_dropout=0.0, relu_dropout=0.0, optimizer_adam_beta2=0.98,

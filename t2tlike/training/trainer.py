@@ -276,8 +276,9 @@ class _Progress:
         steps_per_sec = (step - self.step0) / elapsed
         tokens_per_sec = self.tokens / elapsed
         eta = (self.total - step) / steps_per_sec if steps_per_sec > 0 else float("nan")
-        if self.deadline is not None:   # the time budget ends training first
-            eta = min(eta, max(self.deadline - now, 0.0)) if eta == eta else self.deadline - now
+        if self.deadline is not None:   # a time budget may end training first
+            left = max(self.deadline - now, 0.0)
+            eta = left if eta != eta else min(eta, left)
         logging.info("step %d/%d  loss %.4f  lr %.3g  %.2f steps/s  %.0f tokens/s  ETA %s",
                      step, self.total, loss, lr, steps_per_sec, tokens_per_sec, _fmt_eta(eta))
         self.last = now

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import tensorflow as tf
@@ -12,6 +13,7 @@ import t2tlike.models  # noqa: F401
 from data_generators import algorithmic
 from t2tlike import registry
 from t2tlike.hparams import create_hparams
+from t2tlike.training import trainer as trainer_lib
 from t2tlike.training.trainer import Trainer
 
 
@@ -151,15 +153,12 @@ def test_time_budget_stops_training_with_a_checkpoint(tiny_data, tmp_path):
     assert "accuracy" in results
 
 
-
 def test_progress_eta_respects_time_budget(monkeypatch):
     """With --max_train_seconds the ETA is the budget left, not train_steps' (hours)."""
-    import time as time_lib
-    from t2tlike.training import trainer as trainer_lib
     logged = []
     monkeypatch.setattr(trainer_lib.logging, "info", lambda fmt, *a: logged.append(fmt % a))
     progress = trainer_lib._Progress(0, 1_000_000, every_seconds=0.0,
-                                     deadline=time_lib.time() + 90.0)
+                                     deadline=time.time() + 90.0)
     progress.update(1, 100.0)
     progress.update(2, 100.0)
     progress.t0 -= 10.0                 # one step in 10 s: 116 days by step count
