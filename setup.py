@@ -1,7 +1,8 @@
 """t2tlike: one distribution with the `t2tlike` and `data_generators` packages and the CLIs."""
 from setuptools import setup
 
-TOOLS = ["t2t-datagen", "t2t-trainer", "t2t-decoder", "t2t-bleu", "t2t-avg-all"]
+TOOLS = ["t2t-datagen", "t2t-trainer", "t2t-decoder", "t2t-bleu", "t2t-avg-all",
+         "t2t-benchmark"]
 
 setup(
     name="t2tlike",
