@@ -3,7 +3,8 @@
 Both take `step_fn(prev_ids, i, states) -> (logits, states)`: prev_ids [n] is the token
 emitted at step i - 1 (0, the padding id whose embedding is zero, at step 0), logits
 [n, vocab]; `states` is any nested structure of tensors whose leading dimension is n
-(for beam search n = batch * beam, and states are reordered with the surviving beams).
+(for beam search n = batch * beam, and states are reordered with the surviving beams);
+their other dimensions but the last may change from step to step (a growing cache).
 
 Beam scores are log-probabilities divided by the length penalty ((5 + length) / 6) ** alpha
 (Wu et al., 2016). The search stops once no live beam can still beat the worst finished
@@ -25,10 +26,14 @@ _FORCED_OUT = -1.0e9     # log-prob of a token other than the prefix's at a forc
 
 
 def _relaxed(loop_vars):
-    """Shape invariants with the leading (batch) dimension left free."""
+    """Shape invariants with every dimension but the last left free: the leading (batch)
+    one, and lengths that grow from step to step (a decoder's key/value cache)."""
     def relax(t):
         shape = t.shape
-        return shape if shape.rank in (None, 0) else tf.TensorShape([None]).concatenate(shape[1:])
+        if shape.rank in (None, 0):
+            return shape
+        return tf.TensorShape([None] * max(shape.rank - 1, 1) +
+                              ([shape[-1]] if shape.rank > 1 else []))
     return tf.nest.map_structure(relax, loop_vars)
 
 

@@ -2,8 +2,10 @@
 
 Shapes: queries [batch, q_len, hidden], memory [batch, kv_len, hidden]; `bias` is added
 to the logits and broadcasts to [batch, heads, q_len, kv_len] (0 = attend, -1e9 = not).
-The decoding cache is preallocated to the maximum decode length, so every step has the
-same shapes (no retracing, XLA-friendly); step t writes its key and value at index t.
+The incremental-decoding cache holds the keys and values of the positions decoded so far
+and grows by one position per step, so step t costs O(t), not O(maximum length): on CPU a
+preallocated maximum-length cache made every step (and the beam reordering of the cache)
+pay for positions not decoded yet.
 """
 import keras
 import tensorflow as tf
@@ -78,24 +80,17 @@ class MultiHeadAttention(keras.layers.Layer):
         k, v = self.keys_values(query if memory is None else memory)
         return self.attend(query, k, v, bias, training)
 
-    def step(self, query, cache, decode_step, bias=None):
+    def step(self, query, cache, bias=None):
         """One self-attention decoding step.
 
-        query [batch, 1, hidden]; cache {"k", "v"}: [batch, heads, max_len, depth].
-        Writes this step's key/value at `decode_step` and attends to positions <= it.
-        Returns (output [batch, 1, hidden], new cache).
+        query [batch, 1, hidden]; cache {"k", "v"}: [batch, heads, t, depth], the keys and
+        values of the t positions before this one (t = 0 at the first step). Appends this
+        position's and attends to all t + 1. Returns (output [batch, 1, hidden], new cache).
         """
         k_new, v_new = self.keys_values(query)
-        max_len = tf.shape(cache["k"])[2]
-        write = tf.one_hot(decode_step, max_len, dtype=k_new.dtype)[tf.newaxis, tf.newaxis, :,
-                                                                     tf.newaxis]
-        k = cache["k"] * (1.0 - write) + k_new * write
-        v = cache["v"] * (1.0 - write) + v_new * write
-        visible = tf.cast(tf.range(max_len) <= decode_step, tf.float32)
-        step_bias = ((1.0 - visible) * NEG_INF)[tf.newaxis, tf.newaxis, tf.newaxis, :]
-        if bias is not None:
-            step_bias += bias
-        return self.attend(query, k, v, step_bias), {"k": k, "v": v}
+        k = tf.concat([cache["k"], k_new], axis=2)
+        v = tf.concat([cache["v"], v_new], axis=2)
+        return self.attend(query, k, v, bias), {"k": k, "v": v}
 
     def get_config(self):
         config = super().get_config()

@@ -1,8 +1,9 @@
 """Transformer encoder and decoder stacks (pre-norm, as T2T: "n" before, "da" after).
 
 Each sublayer is x + dropout(sublayer(layer_norm(x))); a final layer norm closes the
-stack. The decoder also runs one position at a time against a fixed-size cache
-(`init_cache` / `step`) for incremental decoding.
+stack. The decoder also runs one position at a time for incremental decoding: `init_cache`
+gives the (empty, growing) self-attention caches, `memory_keys_values` the encoder
+memory's keys and values computed once, and `step` decodes one position.
 """
 import keras
 import tensorflow as tf
@@ -86,13 +87,13 @@ class DecoderLayer(keras.layers.Layer):
         y = self.ffn(self.norm3(x), training=training)
         return x + self.drop(y, training=training)
 
-    def step(self, x, cache, decode_step, memory_bias):
-        """x [batch, 1, hidden] at position `decode_step` -> (y [batch, 1, hidden], cache)."""
-        y, self_cache = self.self_attention.step(self.norm1(x), cache["self"], decode_step)
+    def step(self, x, cache, memory_kv=None, memory_bias=None):
+        """x [batch, 1, hidden]; cache {"self": {"k", "v"}}; memory_kv (k, v) of the memory
+        -> (y [batch, 1, hidden], cache with this position added)."""
+        y, self_cache = self.self_attention.step(self.norm1(x), cache["self"])
         x = x + y
         if self.has_memory:
-            y = self.encdec_attention.attend(self.norm2(x), cache["memory_k"], cache["memory_v"],
-                                             bias=memory_bias)
+            y = self.encdec_attention.attend(self.norm2(x), *memory_kv, bias=memory_bias)
             x = x + y
         x = x + self.ffn(self.norm3(x))
         return x, {**cache, "self": self_cache}
@@ -164,24 +165,28 @@ class DecoderStack(keras.layers.Layer):
             x = layer(x, memory, self_bias, memory_bias, training=training)
         return self.norm(x)
 
-    def init_cache(self, batch_size, max_length, memory=None, dtype=tf.float32):
-        """Per-layer caches: self-attention k/v zeros [batch, heads, max_length, depth] and,
-        with memory [batch, in_len, hidden], its keys/values computed once."""
-        cache = []
-        zeros = tf.zeros([batch_size, self.num_heads, max_length, self.depth], dtype)
-        for layer in self.stack:
-            entry = {"self": {"k": zeros, "v": zeros}}
-            if memory is not None:
-                entry["memory_k"], entry["memory_v"] = layer.encdec_attention.keys_values(memory)
-            cache.append(entry)
-        return cache
+    def init_cache(self, batch_size, dtype=tf.float32):
+        """Per-layer self-attention caches, empty: k/v [batch, heads, 0, depth]. They grow
+        by one position per `step`; in a tf.while_loop their length dim must be left free
+        (beam_search does)."""
+        empty = tf.zeros([batch_size, self.num_heads, 0, self.depth], dtype)
+        return [{"self": {"k": empty, "v": empty}} for _ in self.stack]
 
-    def step(self, x, cache, decode_step, memory_mask=None):
-        """x [batch, 1, hidden] -> (y [batch, 1, hidden] after the final norm, new cache)."""
+    def memory_keys_values(self, memory):
+        """memory [batch, in_len, hidden] -> per layer (k, v), each [batch, heads, in_len,
+        depth]: computed once per decode, not per step. Keep them out of the beam search's
+        states (beams of one example share them, so reordering them is wasted work)."""
+        return [layer.encdec_attention.keys_values(memory) for layer in self.stack]
+
+    def step(self, x, cache, memory_kv=None, memory_mask=None):
+        """x [batch, 1, hidden] -> (y [batch, 1, hidden] after the final norm, new cache).
+        memory_kv: `memory_keys_values(memory)` when the decoder has memory."""
         memory_bias = padding_bias(memory_mask) if memory_mask is not None else None
         new_cache = []
-        for layer, layer_cache in zip(self.stack, cache):
-            x, layer_cache = layer.step(x, layer_cache, decode_step, memory_bias)
+        for n, (layer, layer_cache) in enumerate(zip(self.stack, cache)):
+            x, layer_cache = layer.step(x, layer_cache,
+                                        memory_kv[n] if memory_kv is not None else None,
+                                        memory_bias)
             new_cache.append(layer_cache)
         return self.norm(x), new_cache
 

@@ -56,23 +56,25 @@ class Transformer(T2TModel):
 
     def decoding_step_fn(self, features, num_samples, decode_length):
         """Incremental decoding: each step embeds one token and runs the decoder once over
-        a cache of earlier keys/values (no re-running of the prefix)."""
-        memory = mask = None
+        a cache of earlier keys/values (no re-running of the prefix). The encoder memory's
+        keys/values are computed once and captured, not carried in the (beam-reordered)
+        states."""
+        memory_kv = mask = None
         if self.has_inputs:
             inputs = features["inputs"]
             repeat = num_samples // tf.shape(inputs)[0]
             embedded = self.bottom({"inputs": inputs, "targets": inputs[:, :1]})
             memory = self.encode(embedded["inputs"], embedded["inputs_mask"])
-            memory = tf.repeat(memory, repeat, axis=0)
+            memory_kv = self.decoder.memory_keys_values(tf.repeat(memory, repeat, axis=0))
             mask = tf.repeat(embedded["inputs_mask"], repeat, axis=0)
-        cache = self.decoder.init_cache(num_samples, decode_length, memory)
+        cache = self.decoder.init_cache(num_samples)
         hidden = self.hparams.hidden_size
         signal = timing_signal(decode_length, hidden)[0]          # [decode_length, hidden]
 
         def step_fn(prev_ids, i, cache):
             x = self.target_modality.targets_bottom(prev_ids[:, tf.newaxis])   # [n, 1, hidden]
             x += tf.cast(signal[i], x.dtype)[tf.newaxis, tf.newaxis]
-            y, cache = self.decoder.step(x, cache, i, memory_mask=mask)
+            y, cache = self.decoder.step(x, cache, memory_kv, memory_mask=mask)
             return self.top(y)[:, 0], cache
 
         return step_fn, cache
@@ -141,9 +143,11 @@ def transformer_tiny():
 def transformer_multi30k():
     """transformer_small with 3+3 layers, tuned for Multi30k (29k sentence pairs, shared 8k
     vocab) on a 20-minute budget of 2 CPU cores: the peer's reference size (d_model 256,
-    FFN 1024, 4 heads, 3+3 layers), a short warm-up and a high peak learning rate, since
-    the budget allows only a few hundred updates; see docs/benchmarks.md."""
+    FFN 1024, 4 heads, 3+3 layers). The budget allows only about 600 updates here, so the
+    batches are small (2,500 tokens: more updates for the same tokens), the warm-up short
+    (150 steps) and the peak learning rate high (0.5 / sqrt(150 * 256) = 2.6e-3); no
+    attention or ReLU dropout. See docs/benchmarks.md."""
     return transformer_small().replace(
-        num_hidden_layers=3, batch_size=5000, max_length=100,
+        num_hidden_layers=3, batch_size=2500, max_length=100,
         attention_dropout=0.0, relu_dropout=0.0, optimizer_adam_beta2=0.98,
-        learning_rate_constant=0.5, learning_rate_warmup_steps=250)
+        learning_rate_constant=0.5, learning_rate_warmup_steps=150)

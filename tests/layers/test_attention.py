@@ -91,36 +91,43 @@ def test_causal_bias_makes_position_i_independent_of_later_positions():
         assert not np.allclose(out[:, i + 1:], full[:, i + 1:], atol=1e-4)
 
 
-@pytest.mark.parametrize("max_len", [6, 9])    # exactly the length, and longer than it
-def test_step_with_cache_equals_full_causal_attention(max_len):
+def test_step_with_a_growing_cache_equals_full_causal_attention():
     layer = MultiHeadAttention(HIDDEN, HEADS)
     n, batch = 6, 2
     x = randn(batch, n, HIDDEN)
     full = layer(x, bias=attention.causal_bias(n)).numpy()
     depth = HIDDEN // HEADS
-    cache = {"k": tf.zeros([batch, HEADS, max_len, depth]),
-             "v": tf.zeros([batch, HEADS, max_len, depth])}
+    cache = {"k": tf.zeros([batch, HEADS, 0, depth]), "v": tf.zeros([batch, HEADS, 0, depth])}
     for t in range(n):
-        out, cache = layer.step(x[:, t:t + 1], cache, tf.constant(t))
+        out, cache = layer.step(x[:, t:t + 1], cache)
         assert out.shape == (batch, 1, HIDDEN)
-        assert cache["k"].shape == (batch, HEADS, max_len, depth)
+        assert cache["k"].shape == (batch, HEADS, t + 1, depth)
         np.testing.assert_allclose(out.numpy()[:, 0], full[:, t], atol=1e-5)
     # the cache holds every position's keys, as computed on the full sequence
     k_full, v_full = layer.keys_values(x)
-    np.testing.assert_allclose(cache["k"][:, :, :n].numpy(), k_full.numpy(), atol=1e-6)
-    np.testing.assert_allclose(cache["v"][:, :, :n].numpy(), v_full.numpy(), atol=1e-6)
-    assert not cache["k"][:, :, n:].numpy().any()
+    np.testing.assert_allclose(cache["k"].numpy(), k_full.numpy(), atol=1e-6)
+    np.testing.assert_allclose(cache["v"].numpy(), v_full.numpy(), atol=1e-6)
 
 
-def test_step_is_traceable_with_a_tensor_step():
+def test_step_runs_in_a_while_loop_with_a_free_cache_length():
     layer = MultiHeadAttention(HIDDEN, HEADS)
     x = randn(1, 3, HIDDEN)
     full = layer(x, bias=attention.causal_bias(3)).numpy()
-    step = tf.function(layer.step)
-    cache = {"k": tf.zeros([1, HEADS, 3, 4]), "v": tf.zeros([1, HEADS, 3, 4])}
-    for t in range(3):
-        out, cache = step(x[:, t:t + 1], cache, tf.constant(t))
-        np.testing.assert_allclose(out.numpy()[:, 0], full[:, t], atol=1e-5)
+    empty = tf.zeros([1, HEADS, 0, HIDDEN // HEADS])
+
+    @tf.function
+    def decode():
+        def body(t, outs, cache):
+            out, cache = layer.step(tf.gather(x, [t], axis=1), cache)
+            return t + 1, outs.write(t, out[:, 0]), cache
+        free = tf.TensorShape([1, HEADS, None, HIDDEN // HEADS])
+        _, outs, _ = tf.while_loop(
+            lambda t, *_: t < 3, body,
+            [tf.constant(0), tf.TensorArray(tf.float32, size=3), {"k": empty, "v": empty}],
+            shape_invariants=[tf.TensorShape([]), None, {"k": free, "v": free}])
+        return tf.transpose(outs.stack(), [1, 0, 2])
+
+    np.testing.assert_allclose(decode().numpy(), full, atol=1e-5)
 
 
 def test_dropout_only_when_training():

@@ -78,7 +78,7 @@ def test_decoder_is_causal_and_ignores_padded_memory():
 
 @pytest.mark.parametrize("has_memory", [True, False])
 def test_incremental_step_with_init_cache_reproduces_the_full_decoder(has_memory):
-    batch, tgt_len, in_len, max_len = 2, 6, 5, 8
+    batch, tgt_len, in_len = 2, 6, 5
     dec = DecoderStack(**STACK, has_memory=has_memory, dropout=0.1, attention_dropout=0.1,
                        relu_dropout=0.1)      # dropout is off at inference in both paths
     x = randn(batch, tgt_len, 16)
@@ -86,13 +86,14 @@ def test_incremental_step_with_init_cache_reproduces_the_full_decoder(has_memory
     mask = tf.constant([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]) if has_memory else None
     full = dec(x, memory, memory_mask=mask, training=False).numpy()
 
-    cache = dec.init_cache(batch, max_len, memory=memory)
+    cache = dec.init_cache(batch)
     assert len(cache) == STACK["num_layers"]
-    assert cache[0]["self"]["k"].shape == (batch, 4, max_len, 4)
-    assert ("memory_k" in cache[0]) == has_memory
+    assert cache[0]["self"]["k"].shape == (batch, 4, 0, 4)
+    memory_kv = dec.memory_keys_values(memory) if has_memory else None
     for t in range(tgt_len):
-        y, cache = dec.step(x[:, t:t + 1], cache, tf.constant(t), memory_mask=mask)
+        y, cache = dec.step(x[:, t:t + 1], cache, memory_kv, memory_mask=mask)
         assert y.shape == (batch, 1, 16)
+        assert cache[0]["self"]["k"].shape == (batch, 4, t + 1, 4)
         np.testing.assert_allclose(y.numpy()[:, 0], full[:, t], atol=1e-4, rtol=1e-4)
 
 
@@ -102,10 +103,11 @@ def test_incremental_step_inside_tf_function():
     x = randn(batch, tgt_len, 16)
     memory = randn(batch, 3, 16, seed=1)
     full = dec(x, memory).numpy()
-    step = tf.function(dec.step)
-    cache = dec.init_cache(batch, tgt_len, memory=memory)
+    step = tf.function(dec.step, reduce_retracing=True)
+    cache = dec.init_cache(batch)
+    memory_kv = dec.memory_keys_values(memory)
     for t in range(tgt_len):
-        y, cache = step(x[:, t:t + 1], cache, tf.constant(t))
+        y, cache = step(x[:, t:t + 1], cache, memory_kv)
         np.testing.assert_allclose(y.numpy()[:, 0], full[:, t], atol=1e-4, rtol=1e-4)
 
 
