@@ -7,7 +7,9 @@
 #
 # Env: MULTI30K (folder with train/val/test_2016_flickr.{en,de}.gz; default
 # ../shared/data/multi30k beside the repo), WORK (default /tmp/t2t_multi30k),
-# HPARAMS_SET (default transformer_multi30k), HPARAMS (extra overrides), BUDGET_S.
+# HPARAMS_SET (default transformer_multi30k), HPARAMS (extra overrides), BUDGET_S,
+# CKPT_EVERY (save a checkpoint every this many steps, for t2t-avg-all; default: only at
+# the end) and EVAL_STEPS (dev batches evaluated at each checkpoint; default 20).
 # Nothing else heavy should run meanwhile: the figure is a 2-core CPU figure.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,6 +19,8 @@ PROBLEM=${PROBLEM:-translate_ende_multi30k}
 HPARAMS_SET=${HPARAMS_SET:-transformer_multi30k}
 HPARAMS=${HPARAMS:-}
 BUDGET_S=${BUDGET_S:-1200}
+CKPT_EVERY=${CKPT_EVERY:-100000}
+EVAL_STEPS=${EVAL_STEPS:-20}
 RUN=$WORK/runs/$HPARAMS_SET-${BUDGET_S}s
 DATA=$WORK/data
 mkdir -p "$WORK" "$RUN"
@@ -28,7 +32,7 @@ rm -rf "$RUN/train"
   t2t-trainer --problem="$PROBLEM" --model=transformer --hparams_set="$HPARAMS_SET" \
     --hparams="$HPARAMS" --data_dir="$DATA" --output_dir="$RUN/train" \
     --train_steps=1000000 --max_train_seconds="$BUDGET_S" \
-    --local_eval_frequency=100000 --eval_steps=20 --random_seed=1 2>&1 | tee "$RUN/train.log"
+    --local_eval_frequency="$CKPT_EVERY" --eval_steps="$EVAL_STEPS" --random_seed=1 2>&1 | tee "$RUN/train.log"
 gunzip -c "$MULTI30K/test_2016_flickr.en.gz" > "$RUN/test.en"
 gunzip -c "$MULTI30K/test_2016_flickr.de.gz" > "$RUN/test.de"
 /usr/bin/time -v -o "$RUN/time_decode.txt" \
