@@ -28,6 +28,11 @@ flags.DEFINE_string("t2t_usr_dir", None, "A directory or .py file with your own 
 flags.DEFINE_multi_string("gin_file", [], "Gin config files (bind pluggable components).")
 flags.DEFINE_multi_string("gin_param", [], "Gin bindings, e.g. "
                           "'keras.optimizers.Adam.amsgrad = True'.")
+flags.DEFINE_string("checkpoint_path", None, "A checkpoint to restore (a prefix, or a run's "
+                    "directory for its latest). t2t-decoder decodes with it (default: the "
+                    "latest in --output_dir); t2t-benchmark's decode figures use its weights "
+                    "(default: the freshly trained model, which rarely emits EOS, so a "
+                    "worst-case figure).")
 flags.DEFINE_bool("registry_help", False, "List every registered name and exit.")
 flags.DEFINE_integer("random_seed", None, "Random seed (unset: not seeded).")
 app.define_help_flags()

@@ -33,9 +33,6 @@ flags.DEFINE_float("decode_alpha", 0.6, "Length penalty of the beam-search figur
 flags.DEFINE_integer("decode_batch_size", 32, "Sentences per decoding batch.", lower_bound=1)
 flags.DEFINE_float("peak_gflops", 0.0, "The machine's peak GFLOP/s for percent_of_peak "
                    "(0: measure a float32 2048^3 matmul here).", lower_bound=0.0)
-flags.DEFINE_string("checkpoint_path", None, "Decode with these trained weights (a checkpoint "
-                    "prefix or a training --output_dir). Without, the freshly trained model "
-                    "decodes, which rarely emits EOS: a worst-case decode figure.")
 flags.DEFINE_string("json_out", None, "Also write the figures to this JSON file.")
 
 ROWS = [
