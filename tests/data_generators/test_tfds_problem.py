@@ -5,6 +5,7 @@ below serves a few sentences whose text names the TFDS split it came from, so th
 can check which split went where.
 """
 import os
+import tempfile
 
 import pytest
 
@@ -44,6 +45,13 @@ def _fake_as_dataset(builder, split, decoders=None, read_config=None, shuffle_fi
         raise AssertionError(f"no fake data for {builder.name}")
     return tf.data.Dataset.from_tensor_slices(
         {k: tf.constant(v, tf.int64 if k == "label" else tf.string) for k, v in columns.items()})
+
+
+@pytest.fixture(autouse=True)
+def _tfds_temp_folders_in_tmp_path(tmp_path, monkeypatch):
+    # TFDS makes an empty mkdtemp("tfds") folder per builder it initialises (looking for
+    # metadata on GCS) and never removes it: keep those under the test's tmp_path.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
 
 @pytest.fixture
