@@ -9,10 +9,10 @@ pipeline, after `warmup_steps` steps (tracing, first-touch allocation). Besides 
                      (near 0 when the pipeline keeps up)
   padding_fraction   pad positions / all positions of the timed batches' targets
   gflops_per_sec     matmul FLOPs executed per second. The FLOPs of a step are counted
-                     on the train step's graph (forward, backward and update; the
-                     tf.profiler float-op count of MatMul/BatchMatMul) for the first
-                     batches' exact shapes, then scaled to every timed batch by its padded
-                     target positions; so pad positions count, as the CPU computes them.
+                     on the train step's graph (2*m*n*k of every MatMul/BatchMatMul of the
+                     forward and backward pass) for the first batch's exact shapes, then
+                     scaled to every timed batch by its padded target positions; so pad
+                     positions count, as the CPU computes them.
   percent_of_peak    gflops_per_sec / the peak (`peak_gflops`, by default a plain
                      float32 2048^3 tf.matmul on this machine)
   decode_sentences_per_sec   beam search (beam 4, alpha 0.6 by default) over the first
