@@ -91,10 +91,14 @@ def main(argv):
     print(f"{FLAGS.model}/{FLAGS.hparams_set} {FLAGS.hparams} on {FLAGS.problem}:\n"
           f"{table(results)}")
     if FLAGS.json_out:
+        from t2tlike.errors import UserError
         from t2tlike.training.run_config import atomic_write
-        folder = os.path.dirname(os.path.abspath(FLAGS.json_out))
-        os.makedirs(folder, exist_ok=True)
-        atomic_write(FLAGS.json_out, json.dumps({**results, "setup": setup}, indent=2) + "\n")
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(FLAGS.json_out)), exist_ok=True)
+            atomic_write(FLAGS.json_out, json.dumps({**results, "setup": setup}, indent=2) + "\n")
+        except OSError as e:
+            raise UserError(f"--json_out={FLAGS.json_out}: cannot write it ({e.strerror}); the "
+                            "figures are printed above. Pass a writable path.") from e
         logging.info("wrote %s", FLAGS.json_out)
 
 

@@ -36,3 +36,19 @@ def test_benchmark_without_data_is_one_clear_error(run_cli, tmp_path):
     assert code == 2
     assert "t2t-datagen" in err or "no data" in err.lower() or "train" in err
     assert "Traceback" not in err
+
+
+def test_unwritable_json_out_is_one_clear_error(run_cli, tmp_path):
+    data = tmp_path / "data"
+    helpers.generate_tiny_data(data, helpers.tiny_problem(name="AlgorithmicReverseBinary40"))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    code, stdout, err = run_cli(
+        "t2t-benchmark", "--problem=algorithmic_reverse_binary40", "--model=transformer",
+        "--hparams_set=transformer_tiny",
+        "--hparams=hidden_size=16,filter_size=32,batch_size=256", f"--data_dir={data}",
+        "--seconds=1", "--warmup_steps=1", "--decode_sentences=0", "--peak_gflops=100",
+        f"--json_out={blocker}/b.json")
+    assert code == 2
+    assert "--json_out" in err and "Traceback" not in err
+    assert "train target tokens/s" in stdout      # the figures were still printed
