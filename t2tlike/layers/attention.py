@@ -2,6 +2,11 @@
 
 Shapes: queries [batch, q_len, hidden], memory [batch, kv_len, hidden]; `bias` is added
 to the logits and broadcasts to [batch, heads, q_len, kv_len] (0 = attend, -1e9 = not).
+With `max_relative_position` > 0 the attention also sees where each key is relative to its
+query (Shaw, Uszkoreit & Vaswani, 2018; T2T's "dot_product_relative"): learned embeddings
+of the clipped distance j - i, one table for keys and one for values, shared by the heads,
+are added to the logits (q_i . a^K_ij) and to the output (sum_j w_ij a^V_ij).
+
 The incremental-decoding cache holds the keys and values of the positions decoded so far
 and grows by one position per step, so step t costs O(t), not O(maximum length): on CPU a
 preallocated maximum-length cache made every step (and the beam reordering of the cache)
@@ -25,10 +30,21 @@ def causal_bias(length):
     return ((1.0 - allowed) * NEG_INF)[tf.newaxis, tf.newaxis]
 
 
-class MultiHeadAttention(keras.layers.Layer):
-    """Scaled dot-product attention over `num_heads` heads, without biases (as T2T)."""
+def relative_ids(q_len, kv_len, max_relative_position, q_start=0):
+    """[q_len, kv_len] indices into a relative-position table of 2 * max + 1 rows: query
+    i (at position q_start + i) and key j (at position j) get clip(j - q_start - i, -max,
+    max) + max."""
+    q_pos = tf.range(q_len) + q_start
+    distance = tf.range(kv_len)[tf.newaxis, :] - q_pos[:, tf.newaxis]
+    return tf.clip_by_value(distance, -max_relative_position, max_relative_position) \
+        + max_relative_position
 
-    def __init__(self, hidden_size, num_heads, dropout=0.0, **kwargs):
+
+class MultiHeadAttention(keras.layers.Layer):
+    """Scaled dot-product attention over `num_heads` heads, without biases (as T2T);
+    relative-position aware when `max_relative_position` > 0 (self-attention only)."""
+
+    def __init__(self, hidden_size, num_heads, dropout=0.0, max_relative_position=0, **kwargs):
         super().__init__(**kwargs)
         if hidden_size % num_heads:
             raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
@@ -36,6 +52,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self.num_heads = num_heads
         self.dropout = dropout
         self.depth = hidden_size // num_heads
+        self.max_relative_position = int(max_relative_position or 0)
 
     def build(self, query_shape, memory_shape=None):
         dense = dict(use_bias=False, kernel_initializer="glorot_uniform")
@@ -48,6 +65,13 @@ class MultiHeadAttention(keras.layers.Layer):
         self.v_dense.build(memory_shape or query_shape)
         self.o_dense.build(query_shape)
         self.drop = keras.layers.Dropout(self.dropout)
+        if self.max_relative_position:
+            rows = 2 * self.max_relative_position + 1
+            init = keras.initializers.RandomNormal(stddev=self.depth ** -0.5)
+            self.relative_keys = self.add_weight(name="relative_keys", shape=(rows, self.depth),
+                                                 initializer=init)
+            self.relative_values = self.add_weight(name="relative_values",
+                                                   shape=(rows, self.depth), initializer=init)
 
     def split_heads(self, x):
         """[batch, length, hidden] -> [batch, heads, length, depth]."""
@@ -64,9 +88,16 @@ class MultiHeadAttention(keras.layers.Layer):
         """memory [batch, kv_len, hidden] -> (k, v), each [batch, heads, kv_len, depth]."""
         return self.split_heads(self.k_dense(memory)), self.split_heads(self.v_dense(memory))
 
-    def attend(self, query, k, v, bias=None, training=False):
+    def attend(self, query, k, v, bias=None, training=False, q_start=0):
+        """q_start: the position of the first query (relative attention in decoding)."""
         q = self.split_heads(self.q_dense(query)) * (self.depth ** -0.5)
         logits = tf.matmul(q, k, transpose_b=True)       # [batch, heads, q_len, kv_len]
+        if self.max_relative_position:
+            ids = relative_ids(tf.shape(q)[2], tf.shape(k)[2], self.max_relative_position,
+                               q_start)
+            rel_k = tf.cast(tf.gather(self.relative_keys, ids), q.dtype)   # [q, kv, depth]
+            rel_v = tf.cast(tf.gather(self.relative_values, ids), q.dtype)
+            logits += tf.einsum("bhqd,qkd->bhqk", q, rel_k)
         if bias is not None:
             # Broadcast explicitly: on CPU, oneDNN fuses matmul + add, and its fused kernel
             # is >10x slower when the added bias broadcasts over the batch dimension (the
@@ -74,7 +105,10 @@ class MultiHeadAttention(keras.layers.Layer):
             logits += tf.broadcast_to(tf.cast(bias, logits.dtype), tf.shape(logits))
         weights = tf.nn.softmax(logits)
         weights = self.drop(weights, training=training)
-        return self.o_dense(self.combine_heads(tf.matmul(weights, v)))
+        out = tf.matmul(weights, v)
+        if self.max_relative_position:
+            out += tf.einsum("bhqk,qkd->bhqd", weights, rel_v)
+        return self.o_dense(self.combine_heads(out))
 
     def call(self, query, memory=None, bias=None, training=False):
         k, v = self.keys_values(query if memory is None else memory)
@@ -88,12 +122,13 @@ class MultiHeadAttention(keras.layers.Layer):
         position's and attends to all t + 1. Returns (output [batch, 1, hidden], new cache).
         """
         k_new, v_new = self.keys_values(query)
+        position = tf.shape(cache["k"])[2]
         k = tf.concat([cache["k"], k_new], axis=2)
         v = tf.concat([cache["v"], v_new], axis=2)
-        return self.attend(query, k, v, bias), {"k": k, "v": v}
+        return self.attend(query, k, v, bias, q_start=position), {"k": k, "v": v}
 
     def get_config(self):
         config = super().get_config()
         config.update(hidden_size=self.hidden_size, num_heads=self.num_heads,
-                      dropout=self.dropout)
+                      dropout=self.dropout, max_relative_position=self.max_relative_position)
         return config

@@ -37,13 +37,13 @@ class FeedForward(keras.layers.Layer):
 
 class EncoderLayer(keras.layers.Layer):
     def __init__(self, hidden_size, num_heads, filter_size, dropout=0.1, attention_dropout=0.1,
-                 relu_dropout=0.1, **kwargs):
+                 relu_dropout=0.1, max_relative_position=0, **kwargs):
         super().__init__(**kwargs)
         self.config_ = dict(hidden_size=hidden_size, num_heads=num_heads, filter_size=filter_size,
                             dropout=dropout, attention_dropout=attention_dropout,
-                            relu_dropout=relu_dropout)
+                            relu_dropout=relu_dropout, max_relative_position=max_relative_position)
         self.self_attention = MultiHeadAttention(hidden_size, num_heads, attention_dropout,
-                                                 name="self_attention")
+                                                 max_relative_position, name="self_attention")
         self.ffn = FeedForward(hidden_size, filter_size, relu_dropout, name="ffn")
         self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_attention")
         self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_ffn")
@@ -61,14 +61,15 @@ class EncoderLayer(keras.layers.Layer):
 
 class DecoderLayer(keras.layers.Layer):
     def __init__(self, hidden_size, num_heads, filter_size, dropout=0.1, attention_dropout=0.1,
-                 relu_dropout=0.1, has_memory=True, **kwargs):
+                 relu_dropout=0.1, has_memory=True, max_relative_position=0, **kwargs):
         super().__init__(**kwargs)
         self.config_ = dict(hidden_size=hidden_size, num_heads=num_heads, filter_size=filter_size,
                             dropout=dropout, attention_dropout=attention_dropout,
-                            relu_dropout=relu_dropout, has_memory=has_memory)
+                            relu_dropout=relu_dropout, has_memory=has_memory,
+                            max_relative_position=max_relative_position)
         self.has_memory = has_memory
         self.self_attention = MultiHeadAttention(hidden_size, num_heads, attention_dropout,
-                                                 name="self_attention")
+                                                 max_relative_position, name="self_attention")
         self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_self_attention")
         if has_memory:
             self.encdec_attention = MultiHeadAttention(hidden_size, num_heads, attention_dropout,
@@ -106,17 +107,18 @@ class EncoderStack(keras.layers.Layer):
     """num_layers EncoderLayers and a final layer norm: [batch, len, hidden] -> same."""
 
     def __init__(self, num_layers, hidden_size, num_heads, filter_size, dropout=0.1,
-                 attention_dropout=0.1, relu_dropout=0.1, **kwargs):
+                 attention_dropout=0.1, relu_dropout=0.1, max_relative_position=0, **kwargs):
         super().__init__(**kwargs)
         self.config_ = dict(num_layers=num_layers, hidden_size=hidden_size, num_heads=num_heads,
                             filter_size=filter_size, dropout=dropout,
-                            attention_dropout=attention_dropout, relu_dropout=relu_dropout)
+                            attention_dropout=attention_dropout, relu_dropout=relu_dropout,
+                            max_relative_position=max_relative_position)
         self.supports_masking = True   # `mask` here is our padding mask, not Keras masking
         self.num_layers = num_layers
         for i in range(num_layers):   # one attribute each, so tf.train.Checkpoint tracks them
             setattr(self, f"layer_{i}", EncoderLayer(hidden_size, num_heads, filter_size, dropout,
                                                      attention_dropout, relu_dropout,
-                                                     name=f"layer_{i}"))
+                                                     max_relative_position, name=f"layer_{i}"))
         self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")
 
     @property
@@ -138,19 +140,20 @@ class DecoderStack(keras.layers.Layer):
     """num_layers DecoderLayers (causal self-attention, attention to memory when given)."""
 
     def __init__(self, num_layers, hidden_size, num_heads, filter_size, dropout=0.1,
-                 attention_dropout=0.1, relu_dropout=0.1, has_memory=True, **kwargs):
+                 attention_dropout=0.1, relu_dropout=0.1, has_memory=True,
+                 max_relative_position=0, **kwargs):
         super().__init__(**kwargs)
         self.config_ = dict(num_layers=num_layers, hidden_size=hidden_size, num_heads=num_heads,
                             filter_size=filter_size, dropout=dropout,
                             attention_dropout=attention_dropout, relu_dropout=relu_dropout,
-                            has_memory=has_memory)
+                            has_memory=has_memory, max_relative_position=max_relative_position)
         self.num_heads = num_heads
         self.depth = hidden_size // num_heads
         self.num_layers = num_layers
         for i in range(num_layers):   # one attribute each, so tf.train.Checkpoint tracks them
             setattr(self, f"layer_{i}", DecoderLayer(hidden_size, num_heads, filter_size, dropout,
                                                      attention_dropout, relu_dropout, has_memory,
-                                                     name=f"layer_{i}"))
+                                                     max_relative_position, name=f"layer_{i}"))
         self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")
 
     @property

@@ -5,11 +5,17 @@ transformer_encoder).
 Hparams sets and values follow T2T's transformer.py: transformer_base is T2T's v3
 (pre-norm, dropout 0.1, Adam beta2 0.997, "constant*linear_warmup*rsqrt_decay*
 rsqrt_hidden_size" with constant 2.0 and 8000 warmup steps).
+
+Positions, as T2T's hparams: `pos="timing"` adds the sinusoidal signal to the embeddings
+("none": no absolute positions); `self_attention_type="dot_product_relative"` with
+`max_relative_position` > 0 makes every self-attention relative-position aware (Shaw et
+al., 2018), as T2T's transformer_relative* sets.
 """
 import keras
 import tensorflow as tf
 
 from t2tlike import registry
+from t2tlike.errors import UserError
 from t2tlike.layers import transformer as layers
 from t2tlike.layers.modalities import ModalityType
 from t2tlike.layers.positional import add_timing_signal, timing_signal
@@ -25,10 +31,13 @@ class Transformer(T2TModel):
     def __init__(self, hparams, problem_hparams, **kwargs):
         super().__init__(hparams, problem_hparams, **kwargs)
         hp = hparams
+        self.use_timing = _position_settings(hp)
+        relative = hp.get("self_attention_type", "dot_product") == "dot_product_relative"
         stack = dict(num_layers=hp.num_hidden_layers, hidden_size=hp.hidden_size,
                      num_heads=hp.num_heads, filter_size=hp.filter_size,
                      dropout=hp.layer_prepostprocess_dropout,
-                     attention_dropout=hp.attention_dropout, relu_dropout=hp.relu_dropout)
+                     attention_dropout=hp.attention_dropout, relu_dropout=hp.relu_dropout,
+                     max_relative_position=hp.max_relative_position if relative else 0)
         self.encoder_only = self.has_inputs and \
             problem_hparams.modality["targets"] == ModalityType.CLASS_LABEL
         self.encoder = layers.EncoderStack(**stack, name="encoder") if self.has_inputs else None
@@ -38,8 +47,9 @@ class Transformer(T2TModel):
 
     def encode(self, inputs, inputs_mask, training=False):
         """inputs [batch, in_len, hidden] -> memory [batch, in_len, hidden]."""
-        x = self.input_dropout(add_timing_signal(inputs), training=training)
-        return self.encoder(x, inputs_mask, training=training)
+        x = add_timing_signal(inputs) if self.use_timing else inputs
+        return self.encoder(self.input_dropout(x, training=training), inputs_mask,
+                            training=training)
 
     def body(self, features, training=False):
         """inputs [batch, in_len, hidden], targets [batch, tgt_len, hidden] (shifted)
@@ -51,8 +61,10 @@ class Transformer(T2TModel):
             memory = self.encode(features["inputs"], mask, training=training)
         if self.encoder_only:
             return masked_mean(memory, mask)
-        x = self.input_dropout(add_timing_signal(features["targets"]), training=training)
-        return self.decoder(x, memory, memory_mask=mask, training=training)
+        x = features["targets"]
+        x = add_timing_signal(x) if self.use_timing else x
+        return self.decoder(self.input_dropout(x, training=training), memory,
+                            memory_mask=mask, training=training)
 
     def decoding_step_fn(self, features, num_samples, decode_length):
         """Incremental decoding: each step embeds one token and runs the decoder once over
@@ -73,11 +85,30 @@ class Transformer(T2TModel):
 
         def step_fn(prev_ids, i, cache):
             x = self.target_modality.targets_bottom(prev_ids[:, tf.newaxis])   # [n, 1, hidden]
-            x += tf.cast(signal[i], x.dtype)[tf.newaxis, tf.newaxis]
+            if self.use_timing:
+                x += tf.cast(signal[i], x.dtype)[tf.newaxis, tf.newaxis]
             y, cache = self.decoder.step(x, cache, memory_kv, memory_mask=mask)
             return self.top(y)[:, 0], cache
 
         return step_fn, cache
+
+
+def _position_settings(hp):
+    """Checks `pos`, `self_attention_type` and `max_relative_position`; True when the
+    sinusoidal timing signal is added."""
+    pos = hp.get("pos", "timing")
+    if pos not in ("timing", "none", None):
+        raise UserError(f"unknown pos {pos!r}: expected 'timing' (sinusoidal positions) or "
+                        "'none'; set it with --hparams=pos=timing")
+    kind = hp.get("self_attention_type", "dot_product")
+    if kind not in ("dot_product", "dot_product_relative"):
+        raise UserError(f"unknown self_attention_type {kind!r}: expected 'dot_product' or "
+                        "'dot_product_relative'")
+    if kind == "dot_product_relative" and hp.get("max_relative_position", 0) < 1:
+        raise UserError("self_attention_type=dot_product_relative needs max_relative_position "
+                        ">= 1 (T2T's transformer_relative uses 20); set it with "
+                        "--hparams=max_relative_position=20")
+    return pos == "timing"
 
 
 def masked_mean(x, mask):
@@ -100,6 +131,9 @@ def transformer_base():
         optimizer_adam_epsilon=1e-9, weight_decay=0.0,
         learning_rate_schedule="constant*linear_warmup*rsqrt_decay*rsqrt_hidden_size",
         learning_rate_constant=2.0, learning_rate_warmup_steps=8000)
+    hp.add_hparam("pos", "timing")                       # or "none"
+    hp.add_hparam("self_attention_type", "dot_product")  # or "dot_product_relative"
+    hp.add_hparam("max_relative_position", 0)
     return hp
 
 
@@ -137,6 +171,28 @@ def transformer_tiny():
     """2+2 layers, 128 hidden, 512 filter, 4 heads: for toy problems and tests."""
     return transformer_base().replace(num_hidden_layers=2, hidden_size=128, filter_size=512,
                                       num_heads=4)
+
+
+@registry.register_hparams
+def transformer_relative():
+    """transformer_base with relative-position self-attention (Shaw et al., 2018) instead of
+    absolute positions, distances clipped at 20 (T2T's values)."""
+    return transformer_base().replace(pos="none", self_attention_type="dot_product_relative",
+                                      max_relative_position=20)
+
+
+@registry.register_hparams
+def transformer_relative_tiny():
+    """transformer_relative at transformer_tiny's size."""
+    return transformer_relative().replace(num_hidden_layers=2, hidden_size=128,
+                                          filter_size=512, num_heads=4)
+
+
+@registry.register_hparams
+def transformer_relative_big():
+    """transformer_big with relative-position self-attention."""
+    return transformer_big().replace(pos="none", self_attention_type="dot_product_relative",
+                                     max_relative_position=20)
 
 
 @registry.register_hparams

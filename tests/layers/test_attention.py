@@ -145,3 +145,45 @@ def test_get_config_round_trip():
     assert config["dropout"] == 0.25
     clone = MultiHeadAttention.from_config(config)
     assert clone.name == "att" and clone.get_config() == config
+
+
+def test_relative_ids_clip_the_distance_key_minus_query():
+    ids = attention.relative_ids(3, 4, max_relative_position=1).numpy()
+    # row i, column j: clip(j - i, -1, 1) + 1
+    np.testing.assert_array_equal(ids, [[1, 2, 2, 2], [0, 1, 2, 2], [0, 0, 1, 2]])
+    # a single query at position 2 (incremental decoding) sees the same row as above
+    np.testing.assert_array_equal(attention.relative_ids(1, 4, 1, q_start=2).numpy(), ids[2:])
+
+
+def test_relative_attention_depends_on_distance_not_on_absolute_position():
+    layer = MultiHeadAttention(HIDDEN, HEADS, max_relative_position=3)
+    x = randn(1, 4, HIDDEN)
+    out = layer(x).numpy()
+    assert {w.name for w in layer.weights} >= {"relative_keys", "relative_values"}
+    # shifting the whole sequence right by two pad-masked positions changes nothing
+    padded = tf.concat([tf.zeros([1, 2, HIDDEN]), x], axis=1)
+    bias = attention.padding_bias(tf.constant([[0, 0, 1, 1, 1, 1]]))
+    np.testing.assert_allclose(layer(padded, bias=bias).numpy()[:, 2:], out, atol=1e-5)
+    # but the same tokens in another order attend differently (no permutation invariance)
+    plain = MultiHeadAttention(HIDDEN, HEADS)
+    rev = x[:, ::-1]
+    np.testing.assert_allclose(plain(rev).numpy()[:, ::-1], plain(x).numpy(), atol=1e-5)
+    assert not np.allclose(layer(rev).numpy()[:, ::-1], out, atol=1e-3)
+
+
+def test_relative_step_with_a_growing_cache_equals_full_causal_attention():
+    layer = MultiHeadAttention(HIDDEN, HEADS, max_relative_position=2)
+    n, batch = 6, 2
+    x = randn(batch, n, HIDDEN)
+    full = layer(x, bias=attention.causal_bias(n)).numpy()
+    depth = HIDDEN // HEADS
+    cache = {"k": tf.zeros([batch, HEADS, 0, depth]), "v": tf.zeros([batch, HEADS, 0, depth])}
+    for t in range(n):
+        out, cache = layer.step(x[:, t:t + 1], cache)
+        np.testing.assert_allclose(out.numpy()[:, 0], full[:, t], atol=1e-5)
+
+
+def test_relative_get_config_round_trip():
+    layer = MultiHeadAttention(HIDDEN, HEADS, max_relative_position=5, name="att")
+    clone = MultiHeadAttention.from_config(layer.get_config())
+    assert clone.max_relative_position == 5

@@ -76,11 +76,12 @@ def test_decoder_is_causal_and_ignores_padded_memory():
     assert not np.allclose(out2[:, 3:], out[:, 3:], atol=1e-3)
 
 
-@pytest.mark.parametrize("has_memory", [True, False])
-def test_incremental_step_with_init_cache_reproduces_the_full_decoder(has_memory):
+@pytest.mark.parametrize("has_memory, relative", [(True, 0), (False, 0), (True, 3)])
+def test_incremental_step_with_init_cache_reproduces_the_full_decoder(has_memory, relative):
     batch, tgt_len, in_len = 2, 6, 5
     dec = DecoderStack(**STACK, has_memory=has_memory, dropout=0.1, attention_dropout=0.1,
-                       relu_dropout=0.1)      # dropout is off at inference in both paths
+                       relu_dropout=0.1,      # dropout is off at inference in both paths
+                       max_relative_position=relative)
     x = randn(batch, tgt_len, 16)
     memory = randn(batch, in_len, 16, seed=1) if has_memory else None
     mask = tf.constant([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]) if has_memory else None
@@ -121,7 +122,9 @@ def test_dropout_only_when_training():
 
 @pytest.mark.parametrize("cls, kwargs", [
     (EncoderStack, STACK),
+    (EncoderStack, {**STACK, "max_relative_position": 4}),
     (DecoderStack, {**STACK, "has_memory": False}),
+    (DecoderStack, {**STACK, "max_relative_position": 4}),
     (EncoderLayer, dict(hidden_size=16, num_heads=4, filter_size=32, dropout=0.2)),
     (DecoderLayer, dict(hidden_size=16, num_heads=4, filter_size=32, has_memory=False)),
     (FeedForward, dict(hidden_size=16, filter_size=32, relu_dropout=0.3)),

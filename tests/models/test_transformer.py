@@ -1,0 +1,94 @@
+"""t2tlike/models/transformer.py: hparams sets, position settings, cached decoding."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import helpers
+import t2tlike.models  # noqa: F401  (registers the model and its hparams sets)
+from t2tlike import registry
+from t2tlike.decoding import beam_search
+from t2tlike.errors import UserError
+from t2tlike.hparams import create_hparams
+from t2tlike.t2t_model import T2TModel
+from t2tlike.training.trainer import build_model
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
+def test_relative_sets_have_t2ts_values():
+    rel = create_hparams("transformer_relative")
+    assert (rel.pos, rel.self_attention_type, rel.max_relative_position) == \
+        ("none", "dot_product_relative", 20)
+    assert rel.hidden_size == 512
+    tiny = create_hparams("transformer_relative_tiny")
+    assert (tiny.hidden_size, tiny.filter_size, tiny.num_heads, tiny.num_hidden_layers) == \
+        (128, 512, 4, 2)
+    assert create_hparams("transformer_relative_big").hidden_size == 1024
+    base = create_hparams("transformer_base")
+    assert (base.pos, base.self_attention_type, base.max_relative_position) == \
+        ("timing", "dot_product", 0)
+
+
+def _model(**overrides):
+    hp = create_hparams("transformer_tiny").replace(
+        num_hidden_layers=2, hidden_size=32, filter_size=64, **overrides)
+    problem_hp = helpers.tiny_problem().get_hparams(hp)
+    return build_model("transformer", hp, problem_hp)
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(),
+    dict(pos="none", self_attention_type="dot_product_relative", max_relative_position=3),
+    dict(pos="timing", self_attention_type="dot_product_relative", max_relative_position=8),
+])
+def test_cached_greedy_decoding_equals_rerunning_the_whole_prefix(overrides):
+    model = _model(**overrides)
+    inputs = tf.constant([[3, 2, 3, 3, 1, 0], [2, 2, 3, 2, 3, 1]], tf.int32)
+    features = {"inputs": inputs}
+    model({"inputs": inputs, "targets": inputs}, training=False)      # builds the weights
+    length = model.decode_length(features, extra_length=4)
+    fast = beam_search.greedy_search(*_step(model.decoding_step_fn, features, length))
+    slow = beam_search.greedy_search(
+        *_step(lambda f, n, l: T2TModel.decoding_step_fn(model, f, n, l), features, length))
+    np.testing.assert_array_equal(fast[0].numpy(), slow[0].numpy())
+    np.testing.assert_allclose(fast[1].numpy(), slow[1].numpy(), rtol=1e-4, atol=1e-4)
+
+
+def _step(make, features, length):
+    step_fn, states = make(features, 2, length)
+    return step_fn, 2, length, states
+
+
+def test_relative_positions_make_the_model_order_aware_without_a_timing_signal():
+    model = _model(pos="none", self_attention_type="dot_product_relative",
+                   max_relative_position=4)
+    plain = _model(pos="none")
+    a = tf.constant([[2, 3, 3, 2, 1]], tf.int32)
+    b = tf.constant([[3, 2, 3, 2, 1]], tf.int32)          # same multiset, other order
+    targets = tf.constant([[2, 2, 1]], tf.int32)
+    out = lambda m, x: m({"inputs": x, "targets": targets}, training=False).numpy()
+    # without positions the encoder is permutation-invariant: the decoder cannot tell a from b
+    np.testing.assert_allclose(out(plain, a), out(plain, b), atol=1e-5)
+    assert not np.allclose(out(model, a), out(model, b), atol=1e-3)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(pos="learned"), "unknown pos 'learned'"),
+    (dict(self_attention_type="dot_product_relatve"), "unknown self_attention_type"),
+    (dict(self_attention_type="dot_product_relative"), "needs max_relative_position >= 1"),
+])
+def test_bad_position_settings_are_user_errors(overrides, message):
+    with pytest.raises(UserError, match=message):
+        _model(**overrides)
+
+
+def test_t2t_style_pos_none_is_accepted():
+    hp = create_hparams("transformer_relative_tiny")
+    hp.pos = None                     # as a T2T hparams function writes it
+    model = build_model("transformer", hp, helpers.tiny_problem().get_hparams(hp))
+    assert not model.use_timing
+    assert registry.hparams("transformer_relative_tiny") is not None
