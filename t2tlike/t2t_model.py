@@ -125,7 +125,8 @@ class T2TModel(keras.Model):
 
         return step_fn, {"buffer": buffer}
 
-    def infer(self, features, beam_size=1, alpha=0.6, extra_length=50, return_beams=False):
+    def infer(self, features, beam_size=1, alpha=0.6, extra_length=50, return_beams=False,
+              early_stopping=False):
         """Decodes. Returns {"outputs": [batch, length] (or [batch, beam, length] with
         return_beams), "scores": [batch] (or [batch, beam])}; ids after EOS are 0.
 
@@ -154,7 +155,8 @@ class T2TModel(keras.Model):
                     "scores": scores[:, tf.newaxis] if return_beams else scores}
         step_fn, states = self.decoding_step_fn(features, batch * beam_size, length)
         ids, scores = beam_search.beam_search(step_fn, batch, beam_size, length, states,
-                                              alpha=alpha, **prompt)
+                                              alpha=alpha, early_stopping=early_stopping,
+                                              **prompt)
         if return_beams:
             return {"outputs": ids, "scores": scores}
         return {"outputs": ids[:, 0], "scores": scores[:, 0]}

@@ -7,8 +7,13 @@ emitted at step i - 1 (0, the padding id whose embedding is zero, at step 0), lo
 their other dimensions but the last may change from step to step (a growing cache).
 
 Beam scores are log-probabilities divided by the length penalty ((5 + length) / 6) ** alpha
-(Wu et al., 2016). The search stops once no live beam can still beat the worst finished
-one of every batch entry, or at `decode_length` steps.
+(Wu et al., 2016). By default (T2T's rule) a batch entry is done once it has `beam`
+finished hypotheses and no live beam can still beat the worst of them, even at the
+longest allowed length (where the length penalty flatters it most); with
+`early_stopping=True` (fairseq's rule, Hugging Face's `early_stopping=True`) it is done
+as soon as it has `beam` finished hypotheses, which ends batches far sooner when
+`decode_length` is generous. The search stops when every entry is done, or at
+`decode_length` steps.
 
 Prompts (language models): both searches take an optional `prefix` [batch, prefix_len]
 (right-padded with 0) and `prefix_length` [batch]. At a step i < prefix_length[b], row b
@@ -119,7 +124,7 @@ def tile_beams(t, beam_size):
 
 def beam_search(step_fn, batch_size, beam_size, decode_length, states, alpha=0.6,
                 eos_id=EOS_ID, stop_early=True, prefix=None, prefix_length=None,
-                max_length=None):
+                max_length=None, early_stopping=False):
     """Returns (ids [batch, beam, decode_length], scores [batch, beam]), best beam first.
 
     `states` must already be tiled to [batch * beam, ...] (see tile_beams). With `prefix`
@@ -145,9 +150,11 @@ def beam_search(step_fn, batch_size, beam_size, decode_length, states, alpha=0.6
             tf.where(finished_flags, finished_scores, tf.fill(tf.shape(finished_scores), 1e9)),
             axis=1)
         worst_finished = tf.where(tf.reduce_any(finished_flags, axis=1), worst_finished, _NEG_INF)
-        # Done when every beam slot holds a finished hypothesis that no live one can beat.
-        done = tf.logical_and(tf.reduce_all(finished_flags, axis=1),
-                              worst_finished >= best_possible)
+        # Done when every beam slot holds a finished hypothesis that no live one can beat
+        # (early_stopping: as soon as every beam slot holds a finished hypothesis).
+        full = tf.reduce_all(finished_flags, axis=1)
+        done = full if early_stopping else \
+            tf.logical_and(full, worst_finished >= best_possible)
         done = tf.logical_or(done, i >= forcing.limit)
         return tf.logical_and(i < decode_length, tf.logical_not(tf.reduce_all(done)))
 

@@ -27,10 +27,12 @@ EOS_ID = 1
 
 
 def decode_hparams(overrides=""):
-    """T2T's decode hparams (beam_size, alpha, return_beams, extra_length, batch_size, ...)."""
+    """T2T's decode hparams (beam_size, alpha, return_beams, extra_length, batch_size, ...),
+    and early_stopping: end a sentence's beam search as soon as it has beam_size finished
+    hypotheses (fairseq's rule), instead of T2T's bound (see decoding/beam_search.py)."""
     hp = HParams(beam_size=4, alpha=0.6, return_beams=False, extra_length=100, batch_size=32,
                  num_samples=-1, max_input_size=-1, write_beam_scores=False,
-                 delimiter="\n")
+                 delimiter="\n", early_stopping=False)
     return hp.parse(overrides) if overrides else hp
 
 
@@ -86,7 +88,7 @@ class Decoder:
         self._fn = tf.function(
             lambda ids: model.infer({feature: ids}, beam_size=hparams.beam_size,
                                     alpha=hparams.alpha, extra_length=hparams.extra_length,
-                                    return_beams=True),
+                                    return_beams=True, early_stopping=hparams.early_stopping),
             input_signature=[tf.TensorSpec([None, None], tf.int32)])
 
     def decode_ids(self, batch_ids):

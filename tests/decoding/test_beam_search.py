@@ -109,10 +109,10 @@ def random_table(seed, rows=2, steps=6, vocab=6):
     return table
 
 
-def beams(step, batch, k, decode_length, alpha=0.6, stop_early=True):
+def beams(step, batch, k, decode_length, alpha=0.6, stop_early=True, early_stopping=False):
     states = {"row": beam_search.tile_beams(tf.range(batch), k)}
     ids, scores = run_beam(step, batch, k, decode_length, states, alpha=alpha,
-                           stop_early=stop_early)
+                           stop_early=stop_early, early_stopping=early_stopping)
     return ids.numpy(), scores.numpy()
 
 
@@ -274,6 +274,23 @@ def test_early_stopping_gives_the_same_n_best_when_few_hypotheses_finish_early()
     early_ids, early_scores = beams(step, 1, 2, 6, stop_early=True)
     np.testing.assert_array_equal(early_ids, full_ids)
     np.testing.assert_allclose(early_scores, full_scores, rtol=1e-6)
+
+
+def test_fairseq_early_stopping_ends_once_beam_hypotheses_have_finished():
+    # MYOPIC, beam 2: after two steps "3 EOS" (p .36) and "2 EOS" (p .24) have finished,
+    # but "2 2" (p .18) is alive and T2T's bound (it might still win at length 20, where
+    # the length penalty flatters it most) keeps the search going.
+    step = TableStep.by_prev(MYOPIC)
+    ids, scores = beams(step, 1, 2, 20, early_stopping=True)
+    assert step.calls == 2
+    assert ids[0, 0, :2].tolist() == [3, EOS_ID] and ids[0, 1, :2].tolist() == [2, EOS_ID]
+    assert not ids[0, :, 2:].any()
+    penalty = beam_search.length_penalty(2, 0.6).numpy()
+    np.testing.assert_allclose(scores[0], np.log([0.36, 0.24]) / penalty, rtol=1e-5)
+    step.calls = 0
+    bound_ids, _ = beams(step, 1, 2, 20)
+    assert step.calls > 2
+    assert bound_ids[0, 0].tolist() == ids[0, 0].tolist()
 
 
 def test_no_finished_hypothesis_returns_the_live_beams():

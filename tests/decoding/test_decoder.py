@@ -9,7 +9,7 @@ from t2tlike.errors import UserError
 class _EchoModel:
     """Stands in for a model: 'decodes' each input to itself (ids before EOS)."""
 
-    def infer(self, features, beam_size, alpha, extra_length, return_beams):
+    def infer(self, features, beam_size, alpha, extra_length, return_beams, early_stopping=False):
         inputs = features["inputs"]
         beams = tf.stack([inputs] * max(beam_size, 1), axis=1)
         scores = -tf.cast(tf.reduce_sum(tf.cast(inputs > 0, tf.int32), axis=1), tf.float32)
