@@ -32,4 +32,11 @@ def basic_params1():
         # eval: problems whose eval_metrics include "bleu" greedy-decode this many dev
         # examples at each evaluation and score them with sacreBLEU (0: skip)
         eval_bleu_samples=256,
+        # multi-task training (a MultiProblem): how batches are drawn from the tasks; see
+        # t2tlike/training/task_schedules.py for each schedule and t2tlike/training/
+        # multitask.py for the dev score the adaptive ones use
+        multiproblem_schedule="proportional", multiproblem_temperature=5.0,
+        multiproblem_schedule_threshold=0.5, multiproblem_schedule_max_steps=0,
+        multiproblem_adaptive_alpha=1.0, multiproblem_adaptive_kind="inverse",
+        multiproblem_adaptive_eps=0.01, multiproblem_adaptive_baselines=[],
     )

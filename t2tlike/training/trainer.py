@@ -5,6 +5,9 @@ when there are several), checkpoints with a CheckpointManager (re-running the sa
 resumes), evaluates every `local_eval_frequency` steps with the problem's metrics, writes
 TensorBoard summaries (loss, learning rate, metrics, throughput) and logs a progress line
 with steps/s, target tokens/s and the ETA.
+
+A MultiProblem trains on its tasks' mixture under the `multiproblem_*` schedule and is
+evaluated task by task (metrics named "TASK/metric"); see t2tlike/training/multitask.py.
 """
 import os
 import time
@@ -17,6 +20,7 @@ from absl import logging
 from t2tlike import registry
 from t2tlike.training import learning_rate as lr_lib
 from t2tlike.training import metrics as metrics_lib
+from t2tlike.training import multitask as multitask_lib
 from t2tlike.training import optimizers, run_config
 
 TRAIN, EVAL = "train", "eval"
@@ -65,8 +69,10 @@ class Trainer:
             self.schedule = lr_lib.learning_rate_schedule(hparams, train_steps)
             self.optimizer = optimizers.create_optimizer(hparams, self.schedule)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        self.multitask = multitask_lib.MultiTask.for_problem(problem, hparams, data_dir)
+        extra = self.multitask.checkpoint_items() if self.multitask else {}
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                              step=self.step)
+                                              step=self.step, **extra)
         self.manager = tf.train.CheckpointManager(self.checkpoint, output_dir,
                                                   max_to_keep=keep_checkpoint_max,
                                                   checkpoint_name="model")
@@ -76,7 +82,7 @@ class Trainer:
         wanted = [m for m in problem.eval_metrics() if m in metrics_lib.DECODE_METRICS]
         self.bleu_samples = (getattr(hparams, "eval_bleu_samples", 0)
                              if wanted and self.problem_hparams.has_inputs else 0)
-        self._bleu_state = None   # (decoder, encoded dev inputs, reference texts)
+        self._bleu_state = {}   # task (None: the problem) -> (decoder, inputs, references)
 
     # -- steps -------------------------------------------------------------------
     def _build(self, batch):
@@ -89,6 +95,7 @@ class Trainer:
 
     def _train_step_fn(self):
         model, optimizer, strategy = self.model, self.optimizer, self.strategy
+        multitask = self.multitask
 
         def replica_step(features):
             ctx = tf.distribute.get_replica_context()
@@ -97,6 +104,8 @@ class Trainer:
                 num, den = model.training_loss(logits, features)
                 total_den = ctx.all_reduce(tf.distribute.ReduceOp.SUM, den)
                 loss = num / tf.maximum(total_den, 1.0)
+                if multitask is not None:   # adaptive_implicit scales each task's loss
+                    loss *= tf.cast(multitask.batch_loss_weight(features), loss.dtype)
                 if model.losses:
                     loss += tf.add_n(model.losses) / strategy.num_replicas_in_sync
             variables = model.trainable_variables
@@ -132,9 +141,19 @@ class Trainer:
 
     # -- loop --------------------------------------------------------------------
     def evaluate(self, eval_fn=None, dataset=None):
-        """Runs `eval_steps` eval batches; returns {metric: value} and logs them."""
-        dataset = dataset or self._eval_dataset()
+        """Runs `eval_steps` eval batches; returns {metric: value} and logs them. A
+        multi-problem is evaluated task by task ({"TASK/metric": value}), and its schedule
+        is updated with the tasks' scores."""
         eval_fn = eval_fn or tf.function(self._eval_step_fn(), reduce_retracing=True)
+        step = int(self.step.numpy())
+        if self.multitask is not None and dataset is None:
+            return self._evaluate_tasks(eval_fn, step)
+        results = self._evaluate_one(eval_fn, dataset or self._eval_dataset(),
+                                     self.bleu_samples > 0)
+        self._log_eval(results, step)
+        return results
+
+    def _evaluate_one(self, eval_fn, dataset, with_bleu, task=None, metric_names=None):
         totals = {}
         for i, batch in enumerate(dataset):
             if self.eval_steps and i >= self.eval_steps:
@@ -143,33 +162,55 @@ class Trainer:
                 n, d = totals.get(name, (0.0, 0.0))
                 totals[name] = (n + float(num), d + float(den))
         results = metrics_lib.finalize(totals)
-        if self.bleu_samples > 0:
-            results[metrics_lib.BLEU] = self.evaluate_bleu()
-        step = int(self.step.numpy())
+        if metric_names is not None:
+            results = {k: v for k, v in results.items() if k in metric_names or k == "loss"}
+        if with_bleu:
+            results[metrics_lib.BLEU] = self.evaluate_bleu(task)
+        return results
+
+    def _evaluate_tasks(self, eval_fn, step):
+        per_task, results = {}, {}
+        for i, name in enumerate(self.multitask.names):
+            wanted = self.problem.task_eval_metrics(i)
+            dataset = self._dataset(EVAL, repeat=False, shuffle=False, task=i)
+            per_task[name] = self._evaluate_one(
+                eval_fn, dataset, self.bleu_samples > 0 and metrics_lib.BLEU in wanted,
+                task=i, metric_names=set(wanted))
+            results.update({f"{name}/{k}": v for k, v in per_task[name].items()})
+        self._log_eval(results, step)
+        schedule = self.multitask.update(per_task, step)
+        with self._eval_writer.as_default():
+            for name, value in schedule.items():
+                tf.summary.scalar(name, value, step=step)
+        return results
+
+    def _log_eval(self, results, step):
         with self._eval_writer.as_default():
             for name, value in results.items():
                 tf.summary.scalar(f"metrics/{name}", value, step=step)
         logging.info("eval at step %d: %s", step,
                      ", ".join(f"{k} = {v:.4f}" for k, v in sorted(results.items())))
-        return results
 
-    def evaluate_bleu(self):
-        """Greedy-decodes the first `eval_bleu_samples` dev examples and returns their
-        sacreBLEU against the dev targets (decoded back to text with the problem's encoder).
+    def evaluate_bleu(self, task=None):
+        """Greedy-decodes the first `eval_bleu_samples` dev examples (of task `task` of a
+        multi-problem) and returns their sacreBLEU against the dev targets (decoded back to
+        text with the problem's encoder).
         """
         from t2tlike.decoding import decoder as decoder_lib
-        if self._bleu_state is None:
+        if task not in self._bleu_state:
             encoders = self.problem.feature_encoders(self.data_dir)
+            extra = {} if task is None else {"task": task}
             dev = self.problem.dataset(EVAL, self.data_dir, self.hparams, batched=False,
-                                       shuffle=False, repeat=False).take(self.bleu_samples)
+                                       shuffle=False, repeat=False, **extra
+                                       ).take(self.bleu_samples)
             inputs, references = [], []
             for example in dev.as_numpy_iterator():
                 inputs.append(decoder_lib.cut(example["inputs"]) + [decoder_lib.EOS_ID])
                 references.append(encoders["targets"].decode(decoder_lib.cut(example["targets"])))
             hp = decoder_lib.decode_hparams("beam_size=1,batch_size=64,extra_length=50")
             decoder = decoder_lib.Decoder(self.model, encoders["inputs"], encoders["targets"], hp)
-            self._bleu_state = (decoder, inputs, references)
-        decoder, inputs, references = self._bleu_state
+            self._bleu_state[task] = (decoder, inputs, references)
+        decoder, inputs, references = self._bleu_state[task]
         start = time.time()
         hypotheses = decoder.decode_encoded(inputs, log=False)
         bleu = metrics_lib.corpus_bleu(hypotheses, references)
@@ -201,6 +242,8 @@ class Trainer:
         if start >= self.train_steps:
             logging.info("Already trained %d of %d steps; nothing to do.", start, self.train_steps)
             return {}
+        if self.multitask is not None:
+            self.multitask.start(start, bool(restored))
         self._write_operative_config()
         if self.strategy.num_replicas_in_sync > 1:
             train_ds = self.strategy.experimental_distribute_dataset(train_ds)
@@ -218,6 +261,8 @@ class Trainer:
         while int(self.step.numpy()) < self.train_steps:
             loss, tokens = train_fn(next(iterator))
             step = int(self.step.assign_add(1).numpy())
+            if self.multitask is not None:
+                self.multitask.on_step(step)
             progress.update(step, float(tokens))
             if progress.due() or step == self.train_steps:
                 lr = float(self.schedule(step))
@@ -234,9 +279,9 @@ class Trainer:
                 logging.info("Stopping at step %d: the time budget of %.0f s is spent.",
                              step, self.max_train_seconds)
             if step % self.local_eval_frequency == 0 or step == self.train_steps or out_of_time:
+                if self.eval_steps != 0:   # first, so the checkpoint holds what eval changed
+                    results = self.evaluate(eval_fn)    # (a multi-task mixture)
                 self.manager.save(checkpoint_number=step)
-                if self.eval_steps != 0:
-                    results = self.evaluate(eval_fn)
             if out_of_time:
                 break
         self._train_writer.flush()
