@@ -52,6 +52,7 @@ class Registry:
         self._entries = {}
         self._origins = {}
         self._prefixes = {}   # prefix -> (factory, usage line)
+        self._composer = None   # (factory, usage line) for '+'-joined names
 
     def register(self, name_or_obj=None):
         """Decorator usable as `@reg.register`, `@reg.register()` or `@reg.register("name")`."""
@@ -110,6 +111,25 @@ class Registry:
     def prefix_usages(self):
         return sorted(usage for _, usage in self._prefixes.values())
 
+    def register_composer(self, factory, usage=""):
+        """Names joining entries with '+' are made by `factory(name, parts)`, `parts` being
+        the objects looked up for each piece (see `problem`). One composer per registry;
+        the module that defines it registers it when imported.
+        """
+        if self._composer and not _same_definition(self._composer[0], factory):
+            raise UserError(f"a {self.kind} composer is already registered (by "
+                            f"{_origin(self._composer[0])}; again by {_origin(factory)}).")
+        self._composer = (factory, usage or "NAME+NAME")
+        return factory
+
+    @property
+    def composer(self):
+        """The factory for '+'-joined names, or None."""
+        return self._composer[0] if self._composer else None
+
+    def composer_usage(self):
+        return self._composer[1] if self._composer else None
+
     def unregister(self, name):
         """Removes a name (for tests that register throw-away entries)."""
         self._entries.pop(name, None)
@@ -132,11 +152,63 @@ register_modality = modalities.register
 REVERSED_SUFFIX = "_rev"
 
 
+COMPOSITION_SEPARATOR = "+"
+
+
 def problem(name):
     """A new instance of the registered problem `name`; `name_rev` swaps inputs and targets.
 
-    A name with a registered prefix (`tfds:...`) is made by that prefix's factory.
+    A name with a registered prefix (`tfds:...`) is made by that prefix's factory. Names
+    joined by '+' (`a+b_rev+c`) make one multi-task problem of those problems, through
+    the composer that data_generators/multi_problem.py registers; an unknown part raises
+    the usual unknown-name error for that part. A '+' inside a prefixed part (a TFDS split
+    expression such as `train=train+validation`) stays in that part: the part extends over
+    the following '+' pieces until one that is a problem name.
     """
+    if COMPOSITION_SEPARATOR in name and name not in problems:
+        parts = composition_parts(name)
+        if len(parts) > 1:
+            return _composed_problem(name, parts)
+    return _single_problem(name)
+
+
+def composition_parts(name):
+    """The problem names a '+'-joined `name` is made of (see `problem`)."""
+    parts = []
+    for piece in name.split(COMPOSITION_SEPARATOR):
+        if parts and problems.prefix_factory(parts[-1]) and not _starts_a_problem(piece):
+            parts[-1] += COMPOSITION_SEPARATOR + piece
+        else:
+            parts.append(piece)
+    return parts
+
+
+def _starts_a_problem(piece):
+    base = piece[:-len(REVERSED_SUFFIX)] if piece.endswith(REVERSED_SUFFIX) else piece
+    return (piece in problems or base in problems
+            or problems.prefix_factory(piece) is not None)
+
+
+def _composed_problem(name, parts):
+    if not all(parts):
+        raise UserError(f"problem '{name}': an empty name between '+' signs; expected "
+                        "registered problem names joined by '+', e.g. "
+                        "translate_ende_multi30k+translate_enfr_multi30k.")
+    instances = []
+    for part in parts:
+        try:
+            instances.append(_single_problem(part))
+        except UnknownNameError as err:
+            raise UnknownNameError(f"{err} (It is part of the problem composition "
+                                   f"'{name}'.)") from None
+    if problems.composer is None:
+        raise UserError(f"problem '{name}': joining problems with '+' needs the multi-problem "
+                        "support in data_generators/multi_problem.py; import "
+                        "data_generators.all_problems (the CLIs do) or that module.")
+    return problems.composer(name, instances)
+
+
+def _single_problem(name):
     factory = problems.prefix_factory(name)
     if factory is not None:
         was_reversed = name.endswith(REVERSED_SUFFIX)
@@ -195,4 +267,7 @@ def help_string():
         if reg.prefix_usages():
             parts.append(f"{reg.kind} families (by name prefix):")
             parts.extend(f"  {usage}" for usage in reg.prefix_usages())
+        if reg.composer_usage():
+            parts.append(f"{reg.kind} compositions:")
+            parts.append(f"  {reg.composer_usage()}")
     return "\n".join(parts)

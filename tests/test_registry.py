@@ -194,3 +194,61 @@ def test_unregister_removes_the_name():
     reg.unregister("never_there")       # no error
     assert "gone" not in reg
     reg.register("gone")(type("Other", (), {}))   # free to reuse
+
+
+# -- '+' composition (the composer comes from data_generators/multi_problem.py) -----------------
+def test_plus_joined_names_compose_one_multi_problem():
+    from data_generators import algorithmic  # noqa: F401  (registers the parts)
+    from data_generators.multi_problem import MultiProblem
+    name = "algorithmic_reverse_binary40+algorithmic_identity_binary40_rev"
+    problem = registry.problem(name)
+    assert isinstance(problem, MultiProblem)
+    assert problem.name == name
+    assert problem.dataset_filename() == \
+        "algorithmic_reverse_binary40__algorithmic_identity_binary40_rev"
+    assert [t.name for t in problem.tasks] == ["algorithmic_reverse_binary40",
+                                               "algorithmic_identity_binary40_rev"]
+    assert [t.was_reversed for t in problem.tasks] == [False, True]
+    # Plain and `_rev` lookups are unchanged.
+    assert not registry.problem("algorithmic_reverse_binary40").was_reversed
+    assert registry.problem("algorithmic_reverse_binary40_rev").was_reversed
+
+
+def test_an_unknown_part_of_a_composition_raises_the_usual_error_for_that_part():
+    from data_generators import multi_problem  # noqa: F401
+    with pytest.raises(UnknownNameError) as err:
+        registry.problem("algorithmic_reverse_binary40+algoritmic_identity_binary40")
+    message = str(err.value)
+    assert message.startswith("unknown problem 'algoritmic_identity_binary40'.")
+    assert "Did you mean: algorithmic_identity_binary40" in message
+    assert registry.LIST_COMMAND in message
+    assert "composition 'algorithmic_reverse_binary40+algoritmic_identity_binary40'" in message
+    with pytest.raises(UnknownNameError, match="unknown problem 'nope_rev'"):
+        registry.problem("algorithmic_reverse_binary40+nope_rev")
+    with pytest.raises(UserError, match="empty name between"):
+        registry.problem("algorithmic_reverse_binary40+")
+
+
+def test_a_name_registered_with_a_plus_is_looked_up_as_it_is(throwaway):
+    @registry.register_problem("throwaway_a+b")
+    class Literal(Problem):
+        pass
+
+    throwaway(registry.problems, "throwaway_a+b")
+    assert type(registry.problem("throwaway_a+b")) is Literal
+
+
+def test_a_plus_inside_a_prefixed_part_stays_in_that_part():
+    from data_generators import algorithmic, tfds_problem  # noqa: F401  (tfds: prefix)
+    assert registry.composition_parts(
+        "tfds:glue/sst2?train=train+validation+algorithmic_reverse_binary40_rev") == [
+        "tfds:glue/sst2?train=train+validation", "algorithmic_reverse_binary40_rev"]
+    assert registry.composition_parts("algorithmic_reverse_binary40+tfds:imdb_reviews") == [
+        "algorithmic_reverse_binary40", "tfds:imdb_reviews"]
+
+
+def test_composition_without_the_composer_says_what_to_import(monkeypatch):
+    from data_generators import algorithmic  # noqa: F401
+    monkeypatch.setattr(registry.problems, "_composer", None)
+    with pytest.raises(UserError, match="import data_generators.all_problems"):
+        registry.problem("algorithmic_reverse_binary40+algorithmic_identity_binary40")
