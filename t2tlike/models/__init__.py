@@ -2,3 +2,4 @@
 from t2tlike.models import common_hparams  # noqa: F401
 from t2tlike.models import transformer  # noqa: F401
 from t2tlike.models import lstm  # noqa: F401
+from t2tlike.models import multimodel  # noqa: F401
