@@ -13,6 +13,11 @@ the model continues (greedy or beam search, until EOS or the prompt length +
 extra_length tokens); each output line is the prompt followed by its continuation, as in
 T2T. Decoding a split prompts with the first half of each target and scores the output
 (prompt + continuation) against the whole target.
+
+For a multi-problem (`--problem=a+b`, or a registered MultiProblem), `--task=NAME` (or its
+index) picks the task: each input line gets that task's tag in front (lines may also
+start with a tag themselves, `<task:NAME> text`), and --decode_split reads that task's
+split.
 """
 import os
 import time
@@ -29,6 +34,8 @@ flags.DEFINE_string("decode_from_file", None, "Decode the lines of this file.")
 flags.DEFINE_string("decode_to_file", None, "Write the decodes here (default: stdout).")
 flags.DEFINE_string("decode_reference", None, "Reference file: report exact match and BLEU.")
 flags.DEFINE_bool("decode_interactive", False, "Decode lines typed on stdin.")
+flags.DEFINE_string("task", None, "Multi-problems: the task to decode (its name or index); "
+                    "its tag is put in front of every input line.")
 flags.DEFINE_string("decode_split", "dev", "Split decoded when no file is given: train, dev "
                     "or test. Without inputs (a language model) the first half of each "
                     "target is the prompt.")
@@ -43,6 +50,34 @@ def _hparams():
             return HParams.from_json(f.read()).parse(FLAGS.hparams)
     cli.require("hparams_set")
     return create_hparams(FLAGS.hparams_set, FLAGS.hparams)
+
+
+def _task(problem):
+    """The index of --task in a multi-problem, or None without --task."""
+    from t2tlike.errors import UserError
+    if FLAGS.task is None:
+        return None
+    if not hasattr(problem, "task_index"):
+        raise UserError(f"--task={FLAGS.task}: problem {problem.name} is not a multi-problem "
+                        "(join problems with '+', e.g. --problem=a+b); drop --task.")
+    task = int(FLAGS.task) if FLAGS.task.isdigit() else FLAGS.task
+    return problem.task_index(task)
+
+
+class _TaggedInputs:
+    """An inputs encoder that puts a task's tag id in front of every encoded line (unless
+    the line already starts with one)."""
+
+    def __init__(self, base, tag_id):
+        self.base, self.tag = base, tag_id
+
+    def encode(self, text):
+        ids = self.base.encode(text)
+        tagged = ids and ids[0] >= self.base.tag_id(0)   # tag ids follow the text ids
+        return ids if tagged else [self.tag] + ids
+
+    def __getattr__(self, name):
+        return getattr(self.base, name)
 
 
 def _read_lines(path, flag):
@@ -89,11 +124,18 @@ def main(argv):
                         f"--output_dir={checkpoint}")
     hparams = _hparams().freeze()
     encoders = problem.get_feature_encoders(FLAGS.data_dir)
+    task = _task(problem)
+    if task is not None:   # the task's own target encoder (class labels), tagged inputs
+        encoders = problem.task_feature_encoders(task, FLAGS.data_dir)
+        encoders["inputs"] = _TaggedInputs(encoders["inputs"], encoders["inputs"].tag_id(task))
     model = build_model(FLAGS.model, hparams, problem.get_hparams(hparams, FLAGS.data_dir))
     model({"inputs": tf.constant([[2, 1]]), "targets": tf.constant([[2, 1]])})
     path = decoder_lib.restore(model, checkpoint)
     logging.info("Restored %s", path)
-    decoder = decoder_lib.Decoder(model, encoders.get("inputs"), encoders["targets"], dhp)
+    class_label = model.task_is_class_label(task) \
+        if task is not None and hasattr(model, "task_is_class_label") else None
+    decoder = decoder_lib.Decoder(model, encoders.get("inputs"), encoders["targets"], dhp,
+                                  class_label=class_label)
     if FLAGS.decode_interactive:
         decoder.decode_interactive()
         return
@@ -108,7 +150,8 @@ def main(argv):
         return
     # Decode a split of the problem's own data and score it against its targets.
     ds = problem.dataset("infer", FLAGS.data_dir, hparams, batched=False, shuffle=False,
-                         repeat=False, split=FLAGS.decode_split)
+                         repeat=False, split=FLAGS.decode_split,
+                         **({} if task is None else {"task": task}))
     inputs, references = [], []
     for ex in ds:
         if 0 < dhp.num_samples <= len(inputs):

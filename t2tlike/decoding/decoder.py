@@ -73,17 +73,20 @@ class Decoder:
 
     With a model without inputs (`model.has_inputs` False) the ids and lines are prompts
     (see the module docstring) and `input_encoder` is not used (it may be None).
+    `class_label` (default: from the model's target modality) says that outputs are class
+    ids, kept whole (0 and 1 are classes, not padding and EOS); a multi-task model says it
+    per task.
     """
 
-    def __init__(self, model, input_encoder, target_encoder, hparams):
+    def __init__(self, model, input_encoder, target_encoder, hparams, class_label=None):
         self.model, self.hparams = model, hparams
         self.input_encoder, self.target_encoder = input_encoder, target_encoder
         self.has_inputs = bool(getattr(model, "has_inputs", True))
         if self.has_inputs and input_encoder is None:
             raise ValueError("Decoder: the model reads inputs, so input_encoder must be the "
                              "problem's inputs encoder, not None.")
-        self._class_label = isinstance(getattr(model, "target_modality", None),
-                                       modalities.ClassLabelModality)
+        self._class_label = class_label if class_label is not None else isinstance(
+            getattr(model, "target_modality", None), modalities.ClassLabelModality)
         feature = "inputs" if self.has_inputs else "targets"   # targets: the prompts
         self._fn = tf.function(
             lambda ids: model.infer({feature: ids}, beam_size=hparams.beam_size,
