@@ -6,7 +6,6 @@ import tensorflow as tf
 
 import helpers
 import t2tlike.models  # noqa: F401  (registers the model and its hparams sets)
-from t2tlike import registry
 from t2tlike.decoding import beam_search
 from t2tlike.errors import UserError
 from t2tlike.hparams import create_hparams
@@ -91,4 +90,3 @@ def test_t2t_style_pos_none_is_accepted():
     hp.pos = None                     # as a T2T hparams function writes it
     model = build_model("transformer", hp, helpers.tiny_problem().get_hparams(hp))
     assert not model.use_timing
-    assert registry.hparams("transformer_relative_tiny") is not None
