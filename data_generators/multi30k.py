@@ -8,7 +8,12 @@ train.en.gz, train.de.gz, ... uses them as they are).
 
 Each problem shares one SentencePiece vocabulary of about 8,000 pieces between source
 and target, built from the whole training split. `_rev` gives de->en and fr->en.
+
+`translate_ende_multi30k_small` is the low-resource variant: the first 10% of the training
+pairs (2,900; dev and test unchanged), for multi-task experiments (docs/multitask.md).
 """
+import itertools
+
 from data_generators.problem import DatasetSplit
 from data_generators.translate import TranslateProblem
 from t2tlike import registry
@@ -50,3 +55,27 @@ class TranslateEnfrMulti30k(TranslateProblem):
 
     def source_data_files(self, dataset_split):
         return multi30k_source_data_files(dataset_split, "en", "fr")
+
+
+@registry.register_problem
+class TranslateEndeMulti30kSmall(TranslateEndeMulti30k):
+    """Multi30k en->de trained on the first `train_fraction` of the training pairs (10%:
+    2,900 pairs), the same dev and test splits: a low-resource task beside full en->fr.
+    Its own vocabulary (when trained alone) has 4k pieces, built from those pairs only."""
+
+    train_fraction = 0.1
+    approx_vocab_size = 4000
+
+    @property
+    def num_train_pairs(self):
+        return round(SPLIT_SIZES[DatasetSplit.TRAIN] * self.train_fraction)
+
+    @property
+    def max_samples_for_vocab(self):
+        return self.num_train_pairs
+
+    def generate_samples(self, data_dir, tmp_dir, dataset_split):
+        samples = super().generate_samples(data_dir, tmp_dir, dataset_split)
+        if dataset_split == DatasetSplit.TRAIN:
+            samples = itertools.islice(samples, self.num_train_pairs)
+        yield from samples

@@ -25,6 +25,9 @@ def basic_params1():
         optimizer_adam_epsilon=1e-6, optimizer_momentum_momentum=0.9,
         optimizer_momentum_nesterov=False, optimizer_adafactor_decay_rate=0.8,
         weight_decay=0.0, clip_grad_norm=2.0,
+        # gradient accumulation: update once every N batches (0 or 1: every batch); see
+        # t2tlike/training/optimizers.py
+        optimizer_multistep_accumulate_steps=0,
         # learning rate: T2T's factor string, see t2tlike/training/learning_rate.py
         learning_rate_schedule="constant*linear_warmup*rsqrt_decay",
         learning_rate_constant=0.1, learning_rate_warmup_steps=100,

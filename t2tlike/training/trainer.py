@@ -66,7 +66,9 @@ class Trainer:
         self.problem_hparams = problem.get_hparams(hparams, data_dir)
         with self.strategy.scope():
             self.model = build_model(model_name, hparams, self.problem_hparams)
-            self.schedule = lr_lib.learning_rate_schedule(hparams, train_steps)
+            # The schedule counts weight updates (see optimizers.py on accumulation).
+            updates = train_steps // max(optimizers.accumulate_steps(hparams), 1)
+            self.schedule = lr_lib.learning_rate_schedule(hparams, updates)
             self.optimizer = optimizers.create_optimizer(hparams, self.schedule)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.multitask = multitask_lib.MultiTask.for_problem(problem, hparams, data_dir)
@@ -265,7 +267,7 @@ class Trainer:
                 self.multitask.on_step(step)
             progress.update(step, float(tokens))
             if progress.due() or step == self.train_steps:
-                lr = float(self.schedule(step))
+                lr = float(self.schedule(self.optimizer.iterations))
                 stats = progress.report(step, float(loss), lr)
                 with self._train_writer.as_default():
                     tf.summary.scalar("loss", float(loss), step=step)

@@ -1,6 +1,7 @@
 """data_generators/multi30k.py on the real Multi30k task-1 files in ../shared/data/multi30k
 (skipped when that folder is absent)."""
 import gzip
+import itertools
 import os
 from pathlib import Path
 
@@ -102,3 +103,19 @@ def test_datagen_writes_every_split_with_a_shared_vocab(tmp_path):
     assert isinstance(encoders["inputs"], text_encoder.SentencePieceEncoder)
     assert problem.get_hparams(data_dir=str(data_dir)).vocab_size == {
         "inputs": encoders["inputs"].vocab_size, "targets": encoders["inputs"].vocab_size}
+
+
+@needs_data
+def test_small_variant_keeps_the_first_tenth_of_training_and_every_dev_and_test_pair():
+    problem = registry.problem("translate_ende_multi30k_small")
+    assert problem.vocab_filename == "vocab.translate_ende_multi30k_small.4000.model"
+    full = registry.problem("translate_ende_multi30k")
+    train = list(problem.generate_samples(None, str(MULTI30K_DIR), "train"))
+    assert len(train) == 2900
+    assert train == list(itertools.islice(full.generate_samples(None, str(MULTI30K_DIR),
+                                                                "train"), 2900))
+    for split in ("dev", "test"):
+        assert len(list(problem.generate_samples(None, str(MULTI30K_DIR), split))) == SIZES[split]
+    vocab_lines = problem.generate_text_for_vocab(None, str(MULTI30K_DIR))
+    assert vocab_lines[-2:] == [train[-1]["inputs"], train[-1]["targets"]]
+    assert len(vocab_lines) == 2 * 2900                    # its vocabulary sees the subset only

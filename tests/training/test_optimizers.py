@@ -40,3 +40,32 @@ def test_gin_binds_other_constructor_arguments(hp):
     finally:
         gin.clear_config()
     assert optimizers.create_optimizer(hp, 0.1).amsgrad is False
+
+
+def test_multistep_accumulation_updates_once_every_n_batches_with_the_mean_gradient(hp):
+    opt = optimizers.create_optimizer(
+        hp.replace(optimizer="sgd", clip_grad_norm=0.0, optimizer_multistep_accumulate_steps=2),
+        0.5)
+    var = keras.Variable([1.0, 1.0])
+    opt.build([var])
+    opt.apply_gradients([(keras.ops.convert_to_tensor([2.0, 0.0]), var)])
+    assert var.numpy().tolist() == [1.0, 1.0]          # first batch: accumulated only
+    assert int(opt.iterations) == 0
+    opt.apply_gradients([(keras.ops.convert_to_tensor([0.0, 4.0]), var)])
+    # second batch: one step of lr 0.5 with the mean gradient [1, 2]
+    assert var.numpy().tolist() == pytest.approx([0.5, 0.0])
+    assert int(opt.iterations) == 1
+
+
+def test_multistep_adam_is_t2ts_name_for_adam(hp):
+    opt = optimizers.create_optimizer(
+        hp.replace(optimizer="multistep_adam", optimizer_multistep_accumulate_steps=4), 0.1)
+    assert isinstance(opt, keras.optimizers.Adam)
+    assert opt.gradient_accumulation_steps == 4
+    assert optimizers.create_optimizer(hp, 0.1).gradient_accumulation_steps is None
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, "4", True])
+def test_bad_accumulate_steps_is_one_clear_error(hp, bad):
+    with pytest.raises(UserError, match="optimizer_multistep_accumulate_steps"):
+        optimizers.create_optimizer(hp.replace(optimizer_multistep_accumulate_steps=bad), 0.1)

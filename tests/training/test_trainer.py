@@ -70,6 +70,16 @@ def test_trainer_with_sgd_momentum_and_adafactor_steps(tiny_data, tmp_path):
         assert set(results) >= {"accuracy", "accuracy_per_sequence", "neg_log_perplexity"}
 
 
+def test_gradient_accumulation_counts_batches_as_steps_and_updates_as_lr_steps(tiny_data, tmp_path):
+    problem, data_dir = tiny_data
+    trainer = Trainer(problem, "transformer", _hparams(optimizer_multistep_accumulate_steps=3),
+                      data_dir, str(tmp_path), train_steps=7, eval_steps=1, random_seed=1)
+    trainer.train()
+    assert int(trainer.step.numpy()) == 7
+    assert int(trainer.optimizer.iterations.numpy()) == 2      # 7 batches = 2 full updates
+    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("model-7")
+
+
 MULTI_REPLICA = textwrap.dedent("""
     import sys
     import tensorflow as tf
