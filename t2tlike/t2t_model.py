@@ -15,6 +15,7 @@ import tensorflow as tf
 from t2tlike import registry
 from t2tlike.decoding import beam_search
 from t2tlike.layers import modalities  # noqa: F401  (registers the built-in modalities)
+from t2tlike.training import precision as precision_lib
 
 
 def shift_right(x):
@@ -47,6 +48,16 @@ class T2TModel(keras.Model):
             else:
                 self.input_modality = registry.modality(problem_hparams.modality["inputs"])(
                     problem_hparams.vocab_size["inputs"], hidden, name="inputs_modality")
+
+    # float32, or what trainer.build_model set from hparams.mixed_precision
+    precision = "none"
+
+    def __call__(self, *args, **kwargs):
+        """Calls (and, the first time, builds) the layers under the model's precision."""
+        if self.precision == "none":
+            return super().__call__(*args, **kwargs)
+        with precision_lib.policy_scope(self.precision):
+            return super().__call__(*args, **kwargs)
 
     @property
     def hparams(self):

@@ -168,11 +168,12 @@ class DecoderStack(keras.layers.Layer):
             x = layer(x, memory, self_bias, memory_bias, training=training)
         return self.norm(x)
 
-    def init_cache(self, batch_size, dtype=tf.float32):
-        """Per-layer self-attention caches, empty: k/v [batch, heads, 0, depth]. They grow
-        by one position per `step`; in a tf.while_loop their length dim must be left free
-        (beam_search does)."""
-        empty = tf.zeros([batch_size, self.num_heads, 0, self.depth], dtype)
+    def init_cache(self, batch_size, dtype=None):
+        """Per-layer self-attention caches, empty: k/v [batch, heads, 0, depth] in the
+        layer's compute dtype (default). They grow by one position per `step`; in a
+        tf.while_loop their length dim must be left free (beam_search does)."""
+        empty = tf.zeros([batch_size, self.num_heads, 0, self.depth],
+                         dtype or self.compute_dtype)
         return [{"self": {"k": empty, "v": empty}} for _ in self.stack]
 
     def memory_keys_values(self, memory):

@@ -21,7 +21,7 @@ from t2tlike import registry
 from t2tlike.training import learning_rate as lr_lib
 from t2tlike.training import metrics as metrics_lib
 from t2tlike.training import multitask as multitask_lib
-from t2tlike.training import optimizers, run_config
+from t2tlike.training import optimizers, precision, run_config
 
 TRAIN, EVAL = "train", "eval"
 
@@ -42,8 +42,13 @@ def _feature_spec(dataset):
 
 
 def build_model(model_name, hparams, problem_hparams):
-    """An instance of the registered model (variables are created on its first call)."""
-    return registry.model(model_name)(hparams, problem_hparams, name=model_name)
+    """An instance of the registered model (variables are created on its first call), in
+    the precision of hparams.mixed_precision (t2tlike/training/precision.py)."""
+    mode = precision.resolve(hparams)
+    with precision.policy_scope(mode):
+        model = registry.model(model_name)(hparams, problem_hparams, name=model_name)
+    model.precision = mode
+    return model
 
 
 class Trainer:
@@ -69,12 +74,17 @@ class Trainer:
             # The schedule counts weight updates (see optimizers.py on accumulation).
             updates = train_steps // max(optimizers.accumulate_steps(hparams), 1)
             self.schedule = lr_lib.learning_rate_schedule(hparams, updates)
-            self.optimizer = optimizers.create_optimizer(hparams, self.schedule)
+            self.optimizer = precision.wrap_optimizer(
+                optimizers.create_optimizer(hparams, self.schedule), self.model.precision)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        # float16 steps whose gradients overflowed (skipped by the loss scaling)
+        self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                         name="skipped_steps")
         self.multitask = multitask_lib.MultiTask.for_problem(problem, hparams, data_dir)
         extra = self.multitask.checkpoint_items() if self.multitask else {}
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                              step=self.step, **extra)
+                                              step=self.step, skipped_steps=self.skipped_steps,
+                                              **extra)
         self.manager = tf.train.CheckpointManager(self.checkpoint, output_dir,
                                                   max_to_keep=keep_checkpoint_max,
                                                   checkpoint_name="model")
@@ -97,7 +107,8 @@ class Trainer:
 
     def _train_step_fn(self):
         model, optimizer, strategy = self.model, self.optimizer, self.strategy
-        multitask = self.multitask
+        multitask, skipped = self.multitask, self.skipped_steps
+        loss_scaling = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
         def replica_step(features):
             ctx = tf.distribute.get_replica_context()
@@ -110,15 +121,21 @@ class Trainer:
                     loss *= tf.cast(multitask.batch_loss_weight(features), loss.dtype)
                 if model.losses:
                     loss += tf.add_n(model.losses) / strategy.num_replicas_in_sync
+                if loss_scaling:
+                    loss = optimizer.scale_loss(loss)
             variables = model.trainable_variables
             grads = tape.gradient(loss, variables)
+            # the loss-scale optimizer skips the update when a gradient is not finite
+            overflow = tf.cast(tf.logical_not(optimizer.check_finite(grads)), tf.float32) \
+                if loss_scaling else tf.constant(0.0)
             optimizer.apply_gradients(zip(grads, variables))
             tokens = tf.reduce_sum(tf.cast(tf.not_equal(features["targets"], 0), tf.float32))
-            return num, den, tokens
+            return num, den, tokens, overflow
 
         def step(features):
-            num, den, tokens = strategy.run(replica_step, args=(features,))
+            num, den, tokens, overflow = strategy.run(replica_step, args=(features,))
             reduce = lambda t: strategy.reduce(tf.distribute.ReduceOp.SUM, t, axis=None)
+            skipped.assign_add(tf.cast(reduce(overflow) > 0, tf.int64))
             return reduce(num) / tf.maximum(reduce(den), 1.0), reduce(tokens)
 
         return step
@@ -268,10 +285,15 @@ class Trainer:
             progress.update(step, float(tokens))
             if progress.due() or step == self.train_steps:
                 lr = float(self.schedule(self.optimizer.iterations))
-                stats = progress.report(step, float(loss), lr)
+                skipped = int(self.skipped_steps.numpy())
+                stats = progress.report(step, float(loss), lr, skipped)
                 with self._train_writer.as_default():
                     tf.summary.scalar("loss", float(loss), step=step)
                     tf.summary.scalar("learning_rate", lr, step=step)
+                    if self.model.precision == "float16":
+                        tf.summary.scalar("train/skipped_steps", skipped, step=step)
+                        tf.summary.scalar("train/loss_scale",
+                                          float(self.optimizer.dynamic_scale.numpy()), step=step)
                     tf.summary.scalar("throughput/steps_per_sec", stats["steps_per_sec"], step=step)
                     tf.summary.scalar("throughput/target_tokens_per_sec",
                                       stats["tokens_per_sec"], step=step)
@@ -317,7 +339,7 @@ class _Progress:
     def due(self):
         return time.time() - self.last >= self.every
 
-    def report(self, step, loss, lr):
+    def report(self, step, loss, lr, skipped=0):
         now = time.time()
         elapsed = max(now - self.t0, 1e-9)
         steps_per_sec = (step - self.step0) / elapsed
@@ -326,10 +348,22 @@ class _Progress:
         if self.deadline is not None:   # a time budget may end training first
             left = max(self.deadline - now, 0.0)
             eta = left if eta != eta else min(eta, left)
-        logging.info("step %d/%d  loss %.4f  lr %.3g  %.2f steps/s  %.0f tokens/s  ETA %s",
-                     step, self.total, loss, lr, steps_per_sec, tokens_per_sec, _fmt_eta(eta))
+        rss = _rss_mb()
+        logging.info("step %d/%d  loss %.4f  lr %.3g  %.2f steps/s  %.0f tokens/s  ETA %s%s%s",
+                     step, self.total, loss, lr, steps_per_sec, tokens_per_sec, _fmt_eta(eta),
+                     f"  rss {rss:,.0f} MB" if rss else "",
+                     f"  skipped (overflow) {skipped}" if skipped else "")
         self.last = now
         return {"steps_per_sec": steps_per_sec, "tokens_per_sec": tokens_per_sec}
+
+
+def _rss_mb():
+    """The process's resident memory now (MB), from /proc (Linux); None elsewhere."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _fmt_eta(seconds):

@@ -173,4 +173,19 @@ def test_progress_eta_respects_time_budget(monkeypatch):
     progress.update(2, 100.0)
     progress.t0 -= 10.0                 # one step in 10 s: 116 days by step count
     progress.report(2, 1.0, 1e-3)
-    assert logged and logged[-1].endswith(("ETA 1m29s", "ETA 1m30s")), logged
+    assert logged and ("ETA 1m29s" in logged[-1] or "ETA 1m30s" in logged[-1]), logged
+
+
+def test_progress_line_shows_memory_and_skipped_steps(monkeypatch):
+    if os.path.exists("/proc/self/statm"):
+        assert 50 < trainer_lib._rss_mb() < 100_000       # this process, TensorFlow loaded
+    logged = []
+    monkeypatch.setattr(trainer_lib.logging, "info", lambda fmt, *a: logged.append(fmt % a))
+    monkeypatch.setattr(trainer_lib, "_rss_mb", lambda: 1536.0)
+    progress = trainer_lib._Progress(0, 10, every_seconds=0.0)
+    progress.update(1, 100.0)
+    progress.report(1, 1.0, 1e-3)
+    assert logged[-1].endswith("rss 1,536 MB"), logged
+    progress.report(1, 1.0, 1e-3, skipped=3)
+    assert logged[-1].endswith("rss 1,536 MB  skipped (overflow) 3"), logged
+

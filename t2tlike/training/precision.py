@@ -1,0 +1,84 @@
+"""Mixed precision, as OpenSeq2Seq trained: float32 master weights, lower-precision compute.
+
+The hparam `mixed_precision` picks the compute type:
+  none      float32 everywhere
+  bfloat16  Keras's "mixed_bfloat16" policy: variables float32, matmuls and activations
+            bfloat16. Same exponent range as float32, so no loss scaling. Pays on CPUs
+            with bfloat16 units (AVX-512 BF16 / AMX) and on TPUs; elsewhere TensorFlow
+            emulates it and it is slower than float32.
+  float16   Keras's "mixed_float16" policy plus dynamic loss scaling
+            (keras.optimizers.LossScaleOptimizer: the loss is multiplied by a scale that
+            halves whenever a gradient overflows and doubles after 2,000 clean steps). A
+            step whose gradients are not finite is skipped (the weights are left alone)
+            and counted (`Trainer.skipped_steps`, the progress line, TensorBoard
+            "train/skipped_steps"). For GPUs with tensor cores.
+  auto      (default) float16 when TensorFlow sees a GPU, bfloat16 when the CPU reports
+            bfloat16 units (avx512_bf16 or amx_bf16 in /proc/cpuinfo), else none.
+
+The loss, the softmax cross-entropy and everything the decoders score stay float32 (the
+modalities cast the logits). A checkpoint holds float32 weights whatever the setting, so
+a model trained in one precision decodes in another (resuming training in another keeps
+the weights; float16's optimizer state is wrapped differently and starts afresh).
+
+Models get their precision from `trainer.build_model`, which creates them under the
+policy; T2TModel calls its layers under it as well (some layers create their sublayers
+when first called).
+"""
+import contextlib
+import functools
+
+import keras
+
+from t2tlike.errors import UserError, did_you_mean
+
+MODES = ("auto", "none", "bfloat16", "float16")
+POLICIES = {"none": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_has_bfloat16_units(cpuinfo="/proc/cpuinfo"):
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as f:
+            flags = set(f.read().split())
+    except OSError:
+        return False
+    return any(flag in flags for flag in CPU_BF16_FLAGS)
+
+
+def _has_gpu():
+    import tensorflow as tf
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def resolve(hparams):
+    """The precision `hparams.mixed_precision` asks for on this machine: none, bfloat16 or
+    float16 (`auto` decided by the device; a missing hparam means none)."""
+    mode = str(hparams.get("mixed_precision", "none") or "none").lower()
+    if mode not in MODES:
+        raise UserError(f"mixed_precision must be one of {', '.join(MODES)}; got "
+                        f"{hparams.get('mixed_precision')!r}.{did_you_mean(mode, MODES)} "
+                        "e.g. --hparams=mixed_precision=bfloat16.")
+    if mode != "auto":
+        return mode
+    if _has_gpu():
+        return "float16"
+    return "bfloat16" if cpu_has_bfloat16_units() else "none"
+
+
+@contextlib.contextmanager
+def policy_scope(mode):
+    """Layers created (and built) inside use the Keras dtype policy of `mode`."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(POLICIES[mode])
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def wrap_optimizer(optimizer, mode):
+    """float16 needs loss scaling: the optimizer wrapped in Keras's LossScaleOptimizer."""
+    if mode != "float16":
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer)
