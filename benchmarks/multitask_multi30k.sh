@@ -15,6 +15,9 @@
 #   adaptive       Jean et al. (2019), explicit (inverse ratio); baselines = the single-task
 #                  runs' last dev BLEU (run those first, or set BASELINES="de,fr")
 #   adaptive_implicit  the same scores, mixture kept proportional, losses re-weighted
+#   temperature_example, adaptive_example   the same with multiproblem_mixing=example (a
+#                  task drawn per example, so every batch mixes both tasks; the runs above
+#                  draw one task per batch)
 # Every run evaluates every EVAL_EVERY steps (dev BLEU of the first 200 dev sentences per
 # task, greedy), so that the budgets are equal: the adaptive runs need the evaluations.
 #
@@ -85,6 +88,8 @@ for r in $RUNS; do
     temperature) run $r "multiproblem_schedule=temperature,multiproblem_temperature=5.0" $DE $FR ;;
     adaptive) run $r "multiproblem_schedule=adaptive,multiproblem_adaptive_baselines=[$(baselines)]" $DE $FR ;;
     adaptive_implicit) run $r "multiproblem_schedule=adaptive_implicit,multiproblem_adaptive_baselines=[$(baselines)]" $DE $FR ;;
+    temperature_example) run $r "multiproblem_mixing=example,multiproblem_schedule=temperature,multiproblem_temperature=5.0" $DE $FR ;;
+    adaptive_example) run $r "multiproblem_mixing=example,multiproblem_schedule=adaptive,multiproblem_adaptive_baselines=[$(baselines)]" $DE $FR ;;
     *) echo "unknown run $r" >&2; exit 2 ;;
   esac
 done

@@ -64,6 +64,7 @@ from t2tlike import registry
 from t2tlike.errors import UserError, did_you_mean
 
 TAG_FORMAT = "<task:{}>"
+MIX_BATCH, MIX_EXAMPLE = "batch", "example"   # hparam multiproblem_mixing
 _TAG = re.compile(r"(<task:[^>\s]+>)")
 MAX_FILENAME = 100
 TEXT2TEXT, TEXT2SELF, TEXT2CLASS = "text2text", "text2self", "text2class"
@@ -401,11 +402,16 @@ class MultiProblem(Text2TextProblem):
             for other in datasets[1:]:
                 ds = ds.concatenate(other)
             return ds
+        by_example = batched and mixing(hparams) == MIX_EXAMPLE
+        if by_example:   # choose a task per example, then batch the mixture
+            kwargs["batched"] = False
         datasets = [v.dataset(mode, data_dir, seed=s, **kwargs) for v, s in zip(views, seeds)]
         choices = _task_choices(self.task_weights, seed)
         ds = tf.data.Dataset.choose_from_datasets(datasets, choices, stop_on_empty_dataset=False)
+        if by_example:
+            ds = self.task_data(0).batch(ds, hparams)
         # No prefetch after the choice (each task's pipeline prefetches its own batches), so
-        # a new weight applies from the next batch.
+        # a new weight applies from the next batch (example mixing: from the next examples).
         options = tf.data.Options()
         options.experimental_optimization.inject_prefetch = False
         return ds.with_options(options)
@@ -480,6 +486,17 @@ class _TaskData(Problem):
 
     def max_length(self, model_hparams):
         return self.multi.max_length(model_hparams)
+
+
+def mixing(hparams):
+    """hparams.multiproblem_mixing: "batch" (default; every training batch holds one task)
+    or "example" (each example's task is drawn, so a batch mixes tasks)."""
+    value = (hparams.get("multiproblem_mixing", MIX_BATCH) if hparams is not None else
+             MIX_BATCH) or MIX_BATCH
+    if value not in (MIX_BATCH, MIX_EXAMPLE):
+        raise UserError(f"multiproblem_mixing must be {MIX_BATCH!r} (one task per batch) or "
+                        f"{MIX_EXAMPLE!r} (tasks mixed within a batch); got {value!r}.")
+    return value
 
 
 def _task_choices(weights, seed):

@@ -209,11 +209,17 @@ class Problem:
         if repeat:
             ds = ds.repeat()
         if batched:
-            ds = input_pipeline.batch_by_tokens(
-                ds, hparams.batch_size, max_length or hparams.batch_size,
-                min_length=hparams.get("min_length_bucket", 8),
-                length_bucket_step=hparams.get("length_bucket_step", 1.1))
+            ds = self.batch(ds, hparams)
         return ds.prefetch(tf.data.AUTOTUNE)
+
+    def batch(self, ds, hparams):
+        """Examples -> dicts of [batch, length] (0-padded), about hparams.batch_size tokens
+        each, bucketed by length."""
+        from t2tlike import input_pipeline
+        return input_pipeline.batch_by_tokens(
+            ds, hparams.batch_size, self.max_length(hparams) or hparams.batch_size,
+            min_length=hparams.get("min_length_bucket", 8),
+            length_bucket_step=hparams.get("length_bucket_step", 1.1))
 
 
 def _swap(d):

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from t2tlike.errors import UserError
 from t2tlike.training import metrics as metrics_lib
 from t2tlike.training.task_schedules import MIXING_SCHEDULES, TaskSchedule
 
@@ -39,6 +40,12 @@ class MultiTask:
         self.names = list(problem.task_names)
         sizes = problem.task_sizes(data_dir)
         self.schedule = TaskSchedule.from_hparams(hparams, sizes, names=self.names)
+        from data_generators.multi_problem import mixing
+        self.mixing = mixing(hparams)   # "batch" or "example" (tasks mixed in a batch)
+        if self.mixing == "example" and self.schedule.schedule == "adaptive_implicit":
+            raise UserError("multiproblem_schedule=adaptive_implicit weights each batch's loss "
+                            "by its task, so it needs one task per batch: drop "
+                            "multiproblem_mixing=example (or use the explicit 'adaptive').")
         with tf.init_scope():
             self.loss_weights = tf.Variable(np.ones(len(self.names), np.float32),
                                             trainable=False, name="task_loss_weights")
@@ -69,6 +76,14 @@ class MultiTask:
     def on_step(self, step):
         if self.schedule.schedule in MIXING_SCHEDULES:
             self.apply(step)
+
+    def check_model(self, model):
+        """A model with a target head per task needs one task per batch."""
+        if self.mixing == "example" and getattr(model, "num_heads", 1) > 1 and \
+                hasattr(model, "task_is_class_label"):
+            raise UserError(f"this {model.name} has {model.num_heads} target heads and picks "
+                            "one per batch, so tasks cannot be mixed within a batch: drop "
+                            "multiproblem_mixing=example, or train tasks that share one head.")
 
     def batch_loss_weight(self, features):
         """The loss multiplier of a batch (all its examples belong to one task)."""

@@ -81,6 +81,8 @@ class Trainer:
         self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
                                          name="skipped_steps")
         self.multitask = multitask_lib.MultiTask.for_problem(problem, hparams, data_dir)
+        if self.multitask is not None:
+            self.multitask.check_model(self.model)
         extra = self.multitask.checkpoint_items() if self.multitask else {}
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                               step=self.step, skipped_steps=self.skipped_steps,

@@ -171,6 +171,30 @@ def test_training_mixture_batches_hold_one_task_each(generated):
     assert seen == {0, 1}
 
 
+def test_example_mixing_puts_several_tasks_in_a_batch_and_follows_the_weights(generated):
+    problem, data_dir = generated
+    encoder = problem.get_feature_encoders(data_dir)["inputs"]
+    hparams = default_model_hparams().replace(batch_size=128)
+    hparams.add_hparam("multiproblem_mixing", "example")
+    problem.set_task_weights([1, 1])
+    iterator = iter(problem.dataset(ModeKeys.TRAIN, data_dir, hparams, seed=3))
+    mixed = 0
+    for _ in range(20):
+        batch = next(iterator)
+        task_id = batch["task_id"].numpy()[:, 0]
+        tags = batch["inputs"].numpy()[:, 0]
+        assert list(tags) == [encoder.tag_id(int(t)) for t in task_id]   # rows keep their tag
+        mixed += len(set(task_id)) == 2
+    assert mixed >= 15                                  # almost every batch holds both tasks
+    problem.set_task_weights([1, 0])
+    # Rows drawn before the change still wait in the length buckets, so it shows gradually.
+    later = np.concatenate([next(iterator)["task_id"].numpy()[:, 0] for _ in range(60)][30:])
+    assert np.mean(later == 1) < 0.1, np.bincount(later)
+    problem.set_task_weights([1, 1])
+    with pytest.raises(UserError, match="multiproblem_mixing must be"):
+        problem.dataset(ModeKeys.TRAIN, data_dir, hparams.replace(multiproblem_mixing="x"))
+
+
 def test_assigning_task_weights_changes_the_mixture_of_a_running_iterator(generated):
     problem, data_dir = generated
     weights = problem.task_weights

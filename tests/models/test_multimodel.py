@@ -211,6 +211,13 @@ def test_unsupported_targets_are_a_user_error(generated):
 
 
 # -- training both tasks together ------------------------------------------------------------
+def test_several_heads_refuse_mixed_task_batches(generated, tmp_path):
+    problem, data_dir = generated
+    with pytest.raises(UserError, match="target heads .* multiproblem_mixing=example"):
+        Trainer(problem, "multimodel", _hparams(multiproblem_mixing="example"), data_dir,
+                str(tmp_path), train_steps=1)
+
+
 def test_trains_a_text_task_and_a_classifier_together(generated, tmp_path):
     problem, data_dir = generated
     hp = _hparams()

@@ -8,6 +8,7 @@ import helpers
 import t2tlike.models  # noqa: F401
 from data_generators import algorithmic
 from data_generators.multi_problem import MultiProblem
+from t2tlike.errors import UserError
 from t2tlike.hparams import create_hparams
 from t2tlike.training import task_schedules
 from t2tlike.training.multitask import MultiTask
@@ -83,6 +84,19 @@ def test_fixed_and_implicit_schedules_set_the_mixture_and_loss_weights(data_dir,
     assert w[0] > 1.0 > w[1]
     batch = {"task_id": tf.constant([[1], [1]], tf.int64)}
     assert float(implicit.batch_loss_weight(batch)) == pytest.approx(w[1])
+
+
+def test_example_mixing_trains_and_refuses_the_implicit_schedule(data_dir, tmp_path):
+    problem = TwoTasks()
+    trainer = Trainer(problem, "transformer", _hparams(multiproblem_mixing="example"), data_dir,
+                      str(tmp_path), train_steps=3, eval_steps=1, random_seed=1)
+    assert trainer.multitask.mixing == "example"
+    results = trainer.train()
+    assert {f"{n}/accuracy" for n in NAMES} <= set(results)
+    with pytest.raises(UserError, match="adaptive_implicit .*one task per batch"):
+        MultiTask(problem, _hparams(multiproblem_mixing="example",
+                                    multiproblem_schedule="adaptive_implicit",
+                                    multiproblem_adaptive_baselines=[1.0, 1.0]), data_dir)
 
 
 def test_bleu_or_accuracy_is_the_adaptive_score():
