@@ -409,7 +409,7 @@ class MultiProblem(Text2TextProblem):
         choices = _task_choices(self.task_weights, seed)
         ds = tf.data.Dataset.choose_from_datasets(datasets, choices, stop_on_empty_dataset=False)
         if by_example:
-            ds = self.task_data(0).batch(ds, hparams)
+            ds = self.batch(ds, hparams)
         # No prefetch after the choice (each task's pipeline prefetches its own batches), so
         # a new weight applies from the next batch (example mixing: from the next examples).
         options = tf.data.Options()

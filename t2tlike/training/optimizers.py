@@ -1,6 +1,9 @@
 """Optimizers by T2T name: adam, adafactor, sgd, momentum (and T2T's multistep_adam).
 
 Values that T2T keeps in hparams (betas, epsilon, momentum, clipping) come from hparams.
+Every other constructor argument of the Keras optimizer can be bound with gin, e.g.
+
+    --gin_param="keras.optimizers.Adam.amsgrad = True"
 
 Gradient accumulation (T2T's multistep optimizer): with
 `optimizer_multistep_accumulate_steps=N` (N >= 2) any optimizer updates the weights once
@@ -8,9 +11,6 @@ every N batches, with the mean of their gradients, so the effective batch is N t
 `batch_size` (Keras's `gradient_accumulation_steps`). The trainer's step counts batches, as
 T2T's global step did; the learning-rate schedule counts updates (Keras's
 `optimizer.iterations`), so warm-up and decay keep their meaning at any N.
-Every other constructor argument of the Keras optimizer can be bound with gin, e.g.
-
-    --gin_param="keras.optimizers.Adam.amsgrad = True"
 """
 import gin
 import keras
