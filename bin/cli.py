@@ -35,6 +35,10 @@ flags.DEFINE_string("checkpoint_path", None, "A checkpoint to restore (a prefix,
                     "worst-case figure).")
 flags.DEFINE_bool("registry_help", False, "List every registered name and exit.")
 flags.DEFINE_integer("random_seed", None, "Random seed (unset: not seeded).")
+flags.DEFINE_integer("intra_op_parallelism_threads", 0, "Threads one op (a matmul) may use "
+                     "on the CPU; 0: TensorFlow's default, one per core.")
+flags.DEFINE_integer("inter_op_parallelism_threads", 0, "Ops that may run at once on the "
+                     "CPU; 0: TensorFlow's default, one per core.")
 app.define_help_flags()
 
 
@@ -78,6 +82,21 @@ def _parse_gin():
         raise UserError(f"bad gin configuration: {e}") from e
 
 
+def _set_threads():
+    """T2T's thread flags, applied before TensorFlow runs its first op."""
+    intra, inter = FLAGS.intra_op_parallelism_threads, FLAGS.inter_op_parallelism_threads
+    for name, value in (("intra", intra), ("inter", inter)):
+        if value < 0:
+            raise UserError(f"--{name}_op_parallelism_threads={value}: expected 0 (TensorFlow's "
+                            "default, one per core) or a positive number of threads.")
+    if intra or inter:
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+        logging.info("CPU threads: intra-op %s, inter-op %s.", intra or "default",
+                     inter or "default")
+
+
 def require(*names):
     missing = [n for n in names if FLAGS[n].value in (None, "")]
     if missing:
@@ -104,6 +123,7 @@ def run(main, argv=None):
         sys.exit(2)
     _setup_logging()
     try:
+        _set_threads()
         register_builtins()
         _load_user_code()
         if FLAGS.registry_help:

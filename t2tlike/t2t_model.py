@@ -111,30 +111,31 @@ class T2TModel(keras.Model):
         return prompt, beam_search.prefix_lengths(prompt)
 
     def decoding_step_fn(self, features, num_samples, decode_length):
-        """(step_fn, initial states) for beam_search; states have leading dim num_samples.
+        """(step_fn, initial states, context) for the searches in decoding/beam_search.py:
+        `step_fn(prev_ids, i, states, context)`; states have leading dim num_samples (batch
+        * beam), the context one row per batch entry. Nothing per row may be captured in
+        step_fn: finished entries leave the batch, and only states and context follow.
 
         This generic version re-runs the whole model on the prefix decoded so far at every
         step; models with a cache (the Transformer) override it. A prompt needs nothing
         here: the search feeds its tokens back through `prev_ids` like decoded ones.
         """
-        inputs = features.get("inputs")
-        batch = tf.shape(inputs)[0] if inputs is not None else tf.shape(features["targets"])[0]
-        tiled_inputs = None
-        if self.has_inputs:
-            tiled_inputs = tf.repeat(inputs, num_samples // batch, axis=0)
+        context = {"inputs": features["inputs"]} if self.has_inputs else {}
         buffer = tf.zeros([num_samples, decode_length], tf.int32)
 
-        def step_fn(prev_ids, i, states):
+        def step_fn(prev_ids, i, states, context):
             buf = states["buffer"]
             write = tf.one_hot(i - 1, decode_length, dtype=tf.int32)[tf.newaxis]
             buf = buf + write * prev_ids[:, tf.newaxis] * tf.cast(i > 0, tf.int32)
             feats = {"targets": buf}
-            if tiled_inputs is not None:
-                feats["inputs"] = tiled_inputs
+            if context:
+                inputs = context["inputs"]
+                feats["inputs"] = tf.repeat(inputs, tf.shape(buf)[0] // tf.shape(inputs)[0],
+                                            axis=0)
             logits = self(feats, training=False)
             return tf.gather(logits, i, axis=1), {"buffer": buf}
 
-        return step_fn, {"buffer": buffer}
+        return step_fn, {"buffer": buffer}, context
 
     def infer(self, features, beam_size=1, alpha=0.6, extra_length=50, return_beams=False,
               early_stopping=False):
@@ -160,14 +161,15 @@ class T2TModel(keras.Model):
             prompt = dict(prefix=prefix, prefix_length=prefix_length,
                           max_length=prefix_length + extra_length)
         if beam_size <= 1:
-            step_fn, states = self.decoding_step_fn(features, batch, length)
-            ids, scores = beam_search.greedy_search(step_fn, batch, length, states, **prompt)
+            step_fn, states, context = self.decoding_step_fn(features, batch, length)
+            ids, scores = beam_search.greedy_search(step_fn, batch, length, states,
+                                                    context=context, **prompt)
             return {"outputs": ids[:, tf.newaxis] if return_beams else ids,
                     "scores": scores[:, tf.newaxis] if return_beams else scores}
-        step_fn, states = self.decoding_step_fn(features, batch * beam_size, length)
+        step_fn, states, context = self.decoding_step_fn(features, batch * beam_size, length)
         ids, scores = beam_search.beam_search(step_fn, batch, beam_size, length, states,
                                               alpha=alpha, early_stopping=early_stopping,
-                                              **prompt)
+                                              context=context, **prompt)
         if return_beams:
             return {"outputs": ids, "scores": scores}
         return {"outputs": ids[:, 0], "scores": scores[:, 0]}

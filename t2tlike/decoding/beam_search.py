@@ -3,8 +3,16 @@
 Both take `step_fn(prev_ids, i, states) -> (logits, states)`: prev_ids [n] is the token
 emitted at step i - 1 (0, the padding id whose embedding is zero, at step 0), logits
 [n, vocab]; `states` is any nested structure of tensors whose leading dimension is n
-(for beam search n = batch * beam, and states are reordered with the surviving beams);
-their other dimensions but the last may change from step to step (a growing cache).
+(for beam search n = live entries * beam, and states are reordered with the surviving
+beams); their other dimensions but the last may change from step to step (a growing
+cache). With `context` (a nested structure of tensors [batch, ...], one row per batch
+entry, that the steps read but do not change: an encoder's memory), the searches call
+`step_fn(prev_ids, i, states, context)`.
+
+Finished entries leave the batch (fairseq does the same): once an entry is done its
+results are written out, and later steps run on the live entries only, so n shrinks
+during the search. Everything a step function needs per row must therefore come through
+`states` or `context`; a tensor captured from outside would keep the old batch size.
 
 Beam scores are log-probabilities divided by the length penalty ((5 + length) / 6) ** alpha
 (Wu et al., 2016). By default (T2T's rule) a batch entry is done once it has `beam`
@@ -12,8 +20,9 @@ finished hypotheses and no live beam can still beat the worst of them, even at t
 longest allowed length (where the length penalty flatters it most); with
 `early_stopping=True` (fairseq's rule, Hugging Face's `early_stopping=True`) it is done
 as soon as it has `beam` finished hypotheses, which ends batches far sooner when
-`decode_length` is generous. The search stops when every entry is done, or at
-`decode_length` steps.
+`decode_length` is generous; as in fairseq, a candidate that ends (EOS) then finishes only
+if it ranks among the `beam` best candidates of its step. The search stops when every
+entry is done, or at `decode_length` steps.
 
 Prompts (language models): both searches take an optional `prefix` [batch, prefix_len]
 (right-padded with 0) and `prefix_length` [batch]. At a step i < prefix_length[b], row b
@@ -40,6 +49,20 @@ def _relaxed(loop_vars):
         return tf.TensorShape([None] * max(shape.rank - 1, 1) +
                               ([shape[-1]] if shape.rank > 1 else []))
     return tf.nest.map_structure(relax, loop_vars)
+
+
+def _while(cond, body, loop_vars):
+    """tf.while_loop over loop variables whose leading and growing dimensions change from
+    step to step. The initial values enter with those dimensions unknown to the graph:
+    with a statically known batch size, Grappler's constant folding specialises the loop
+    body for the initial shapes (a tf.shape of a shrinking tensor became the constant of
+    its first step, and the search read the wrong rows)."""
+    invariants = _relaxed(loop_vars)
+    if not tf.executing_eagerly():
+        loop_vars = tf.nest.map_structure(
+            lambda t, shape: tf.raw_ops.PlaceholderWithDefault(input=t, shape=shape),
+            loop_vars, invariants)
+    return tf.while_loop(cond, body, loop_vars, shape_invariants=invariants)
 
 
 def length_penalty(length, alpha):
@@ -70,51 +93,114 @@ class _Forcing:
         self.limit = tf.fill([batch_size], decode_length) if max_length is None else \
             tf.minimum(tf.cast(max_length, tf.int32), decode_length)
 
-    def at(self, i):
-        """(forced [batch] bool, token [batch] int32) at step i; None without a prefix."""
+    def at(self, i, rows):
+        """(forced [live] bool, token [live] int32) at step i for the batch rows `rows`;
+        None without a prefix."""
         if self.prefix is None:
             return None
-        token = tf.gather(self.prefix, tf.minimum(i, tf.shape(self.prefix)[1] - 1), axis=1)
-        return i < self.length, token
+        column = tf.gather(self.prefix, tf.minimum(i, tf.shape(self.prefix)[1] - 1), axis=1)
+        return i < tf.gather(self.length, rows), tf.gather(column, rows)
+
+
+def top_k_rows(x, k, block=32):
+    """tf.math.top_k(x, k) for x [n, width] (values and indices, ties to the lower index,
+    exactly as top_k), faster for wide rows: TensorFlow's CPU top_k costs about 4 ns per
+    element, so over a decoder's vocabulary it cost as much as the output projection. Here
+    only the block maxima (blocks of `block` columns) are ranked; the k blocks with the
+    largest maxima hold the k largest values, and a top_k over those k * block columns,
+    kept in column order, finds them."""
+    width = x.shape[-1]
+    if width is None or not isinstance(k, int) or width < 4 * k * block:
+        return tf.math.top_k(x, k=k)
+    n, pad = tf.shape(x)[0], -width % block
+    blocks = tf.reshape(tf.pad(x, [[0, 0], [0, pad]], constant_values=x.dtype.min),
+                        [n, (width + pad) // block, block])
+    _, chosen = tf.math.top_k(tf.reduce_max(blocks, axis=2), k=k)
+    chosen = tf.sort(chosen, axis=1)                 # column order, so ties go as in top_k
+    values, index = tf.math.top_k(
+        tf.reshape(tf.gather(blocks, chosen, batch_dims=1), [n, k * block]), k=k)
+    return values, tf.gather(chosen, index // block, batch_dims=1) * block + index % block
+
+
+def _caller(step_fn, context):
+    """(call(prev, i, states, context), the context as a loop variable): step functions
+    given no context take three arguments."""
+    if context is None:
+        return (lambda prev, i, states, _: step_fn(prev, i, states)), {}
+    return step_fn, context
+
+
+def _gather_rows(structure, index):
+    return tf.nest.map_structure(lambda t: tf.gather(t, index), structure)
+
+
+def _shrink_context(context, keep, live):
+    """The context's rows `keep` (indices into the `live` rows). The context is read at
+    every step but changes only when a row leaves, so it is gathered only then."""
+    if not tf.nest.flatten(context):
+        return context
+    return tf.cond(tf.size(keep) < live, lambda: _gather_rows(context, keep), lambda: context)
+
+
+def _scatter_rows(out, rows, values):
+    """out [batch, ...] with out[rows[j]] = values[j]."""
+    return tf.tensor_scatter_nd_update(out, rows[:, tf.newaxis], values)
 
 
 def greedy_search(step_fn, batch_size, decode_length, states, eos_id=EOS_ID, prefix=None,
-                  prefix_length=None, max_length=None):
+                  prefix_length=None, max_length=None, context=None):
     """Returns (ids [batch, decode_length], log_prob [batch]); positions after EOS are 0.
 
-    With `prefix` / `prefix_length` / `max_length`, see the module docstring: the ids
-    start with each row's prefix, and its log-prob counts only what follows.
+    A row leaves the batch when it ends (EOS or its length limit): later steps call
+    `step_fn` on the live rows only. With `prefix` / `prefix_length` / `max_length`, see
+    the module docstring: the ids start with each row's prefix, and its log-prob counts
+    only what follows.
     """
     forcing = _Forcing(batch_size, decode_length, prefix, prefix_length, max_length)
+    call, context = _caller(step_fn, context)
+    rows = tf.range(batch_size)
     ids = tf.zeros([batch_size, decode_length], tf.int32)
-    finished = tf.zeros([batch_size], tf.bool)
     scores = tf.zeros([batch_size], tf.float32)
+    out_ids, out_scores = ids, scores
 
-    def cond(i, ids, finished, scores, states):
-        return tf.logical_and(i < decode_length, tf.logical_not(tf.reduce_all(finished)))
+    def compact(i, rows, ids, scores, states, context, out_ids, out_scores, ended):
+        """Writes the rows that `ended` to the outputs and drops them from the rest."""
+        leaving = tf.cast(tf.where(ended)[:, 0], tf.int32)
+        out_ids = _scatter_rows(out_ids, tf.gather(rows, leaving), tf.gather(ids, leaving))
+        out_scores = _scatter_rows(out_scores, tf.gather(rows, leaving),
+                                   tf.gather(scores, leaving))
+        keep = tf.cast(tf.where(tf.logical_not(ended))[:, 0], tf.int32)
+        context = _shrink_context(context, keep, tf.size(rows))
+        return (i, tf.gather(rows, keep), tf.gather(ids, keep), tf.gather(scores, keep),
+                _gather_rows(states, keep), context, out_ids, out_scores)
 
-    def body(i, ids, finished, scores, states):
+    def cond(i, rows, *_):
+        return tf.logical_and(i < decode_length, tf.size(rows) > 0)
+
+    def body(i, rows, ids, scores, states, context, out_ids, out_scores):
+        live = tf.size(rows)
         prev = tf.cond(i > 0, lambda: tf.gather(ids, tf.maximum(i - 1, 0), axis=1),
-                       lambda: tf.zeros([batch_size], tf.int32))
-        logits, states = step_fn(prev, i, states)
-        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        token = tf.argmax(log_probs, axis=-1, output_type=tf.int32)
-        step_score = tf.gather(log_probs, token, batch_dims=1)
-        forced = forcing.at(i)
+                       lambda: tf.zeros([live], tf.int32))
+        logits, states = call(prev, i, states, context)
+        logits = tf.cast(logits, tf.float32)
+        token = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        step_score = tf.gather(logits, token, batch_dims=1) - \
+            tf.reduce_logsumexp(logits, axis=-1)                 # its log-probability
+        forced = forcing.at(i, rows)
         if forced is not None:
             token = tf.where(forced[0], forced[1], token)
             step_score = tf.where(forced[0], tf.zeros_like(step_score), step_score)
-        finished = tf.logical_or(finished, i >= forcing.limit)     # past this row's length
-        token = tf.where(finished, tf.zeros_like(token), token)
-        scores += tf.where(finished, tf.zeros_like(step_score), step_score)
+        scores += step_score
         ids += tf.one_hot(i, decode_length, dtype=tf.int32)[tf.newaxis] * token[:, tf.newaxis]
-        finished = tf.logical_or(finished, tf.equal(token, eos_id))
-        return i + 1, ids, finished, scores, states
+        ended = tf.logical_or(tf.equal(token, eos_id), i + 1 >= tf.gather(forcing.limit, rows))
+        return compact(i + 1, rows, ids, scores, states, context, out_ids, out_scores, ended)
 
-    loop_vars = [tf.constant(0), ids, finished, scores, states]
-    _, ids, _, scores, _ = tf.while_loop(cond, body, loop_vars,
-                                         shape_invariants=_relaxed(loop_vars))
-    return ids, scores
+    # Rows allowed no id at all (max_length 0) end before the first step.
+    loop_vars = compact(tf.constant(0), rows, ids, scores, states, context, out_ids,
+                        out_scores, forcing.limit <= 0)
+    (_, rows, ids, scores, _, _, out_ids, out_scores) = _while(cond, body, list(loop_vars))
+    # Rows still live at decode_length.
+    return _scatter_rows(out_ids, rows, ids), _scatter_rows(out_scores, rows, scores)
 
 
 def tile_beams(t, beam_size):
@@ -124,73 +210,119 @@ def tile_beams(t, beam_size):
 
 def beam_search(step_fn, batch_size, beam_size, decode_length, states, alpha=0.6,
                 eos_id=EOS_ID, stop_early=True, prefix=None, prefix_length=None,
-                max_length=None, early_stopping=False):
+                max_length=None, early_stopping=False, context=None):
     """Returns (ids [batch, beam, decode_length], scores [batch, beam]), best beam first.
 
-    `states` must already be tiled to [batch * beam, ...] (see tile_beams). With `prefix`
-    [batch, prefix_len] / `prefix_length` [batch] / `max_length` [batch], see the module
-    docstring: every beam of a row starts with its prefix, and a row past its max_length
-    is left as it was (its states are not used again).
+    `states` must already be tiled to [batch * beam, ...] (see tile_beams); `context`, if
+    given, is per batch entry ([batch, ...], not tiled). A batch entry leaves the search
+    once it is done (see the module docstring) or at its length limit: later steps call
+    `step_fn` on the live entries' beams only, so a batch costs what its sentences need,
+    not its slowest sentence times the batch size. With `prefix` [batch, prefix_len] /
+    `prefix_length` [batch] / `max_length` [batch], see the module docstring: every beam
+    of a row starts with its prefix.
     """
     k = beam_size
     forcing = _Forcing(batch_size, decode_length, prefix, prefix_length, max_length)
+    call, context = _caller(step_fn, context)
+    max_penalty = length_penalty(forcing.limit, alpha)                 # [batch]
+    rows = tf.range(batch_size)
     alive_seq = tf.zeros([batch_size, k, decode_length], tf.int32)
     alive_log_probs = tf.tile(tf.constant([[0.0] + [_NEG_INF] * (k - 1)]), [batch_size, 1])
     finished_seq = tf.zeros_like(alive_seq)
     finished_scores = tf.fill([batch_size, k], _NEG_INF)
     finished_flags = tf.zeros([batch_size, k], tf.bool)
-    max_penalty = length_penalty(forcing.limit, alpha)                 # [batch]
+    out_seq, out_scores = alive_seq, finished_scores
 
-    def cond(i, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags,
-             states):
+    def is_done(i, rows, alive_log_probs, finished_scores, finished_flags):
+        """[live] bool: the rows whose search is over before step i."""
+        past_limit = i >= tf.gather(forcing.limit, rows)
         if not stop_early:
-            return i < decode_length
-        best_possible = alive_log_probs[:, 0] / max_penalty
-        worst_finished = tf.reduce_min(
-            tf.where(finished_flags, finished_scores, tf.fill(tf.shape(finished_scores), 1e9)),
-            axis=1)
-        worst_finished = tf.where(tf.reduce_any(finished_flags, axis=1), worst_finished, _NEG_INF)
-        # Done when every beam slot holds a finished hypothesis that no live one can beat
-        # (early_stopping: as soon as every beam slot holds a finished hypothesis).
+            return past_limit
         full = tf.reduce_all(finished_flags, axis=1)
-        done = full if early_stopping else \
-            tf.logical_and(full, worst_finished >= best_possible)
-        done = tf.logical_or(done, i >= forcing.limit)
-        return tf.logical_and(i < decode_length, tf.logical_not(tf.reduce_all(done)))
+        if early_stopping:           # every beam slot holds a finished hypothesis
+            return tf.logical_or(full, past_limit)
+        # ... that no live one can beat, even at the longest allowed length.
+        best_possible = alive_log_probs[:, 0] / tf.gather(max_penalty, rows)
+        worst_finished = tf.reduce_min(tf.where(finished_flags, finished_scores, 1e9), axis=1)
+        return tf.logical_or(tf.logical_and(full, worst_finished >= best_possible), past_limit)
 
-    def body(i, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags,
-             states):
+    def results(rows, alive_seq, alive_log_probs, finished_seq, finished_scores,
+                finished_flags):
+        """(seq, scores) of rows: their finished hypotheses, or, where none finished, their
+        live beams."""
+        any_finished = tf.reduce_any(finished_flags, axis=1)
+        seq = tf.where(any_finished[:, tf.newaxis, tf.newaxis], finished_seq, alive_seq)
+        scores = tf.where(any_finished[:, tf.newaxis], finished_scores,
+                          alive_log_probs / tf.gather(max_penalty, rows)[:, tf.newaxis])
+        return seq, scores
+
+    def compact(i, rows, beams, states, context, out_seq, out_scores, origin=None):
+        """Writes the rows that are done before step i to the outputs and drops them; the
+        states follow their beams' `origin` [live, k] (the identity when None)."""
+        done = is_done(i, rows, beams[1], beams[3], beams[4])
+        leaving = tf.cast(tf.where(done)[:, 0], tf.int32)
+        seq, scores = results(tf.gather(rows, leaving), *_gather_rows(beams, leaving))
+        out_seq = _scatter_rows(out_seq, tf.gather(rows, leaving), seq)
+        out_scores = _scatter_rows(out_scores, tf.gather(rows, leaving), scores)
+        keep = tf.cast(tf.where(tf.logical_not(done))[:, 0], tf.int32)
+        live = tf.size(rows)
+        if origin is None:
+            origin = tf.tile(tf.range(k)[tf.newaxis], [live, 1])
+        flat_origin = tf.reshape(tf.gather(origin, keep) + keep[:, tf.newaxis] * k, [-1])
+        return (i, tf.gather(rows, keep), _gather_rows(beams, keep),
+                _gather_rows(states, flat_origin), _shrink_context(context, keep, live),
+                out_seq, out_scores)
+
+    def cond(i, rows, *_):
+        return tf.logical_and(i < decode_length, tf.size(rows) > 0)
+
+    def body(i, rows, beams, states, context, out_seq, out_scores):
+        alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags = beams
+        live = tf.size(rows)
         prev = tf.cond(i > 0, lambda: tf.gather(alive_seq, tf.maximum(i - 1, 0), axis=2),
-                       lambda: tf.zeros([batch_size, k], tf.int32))
-        logits, states = step_fn(tf.reshape(prev, [-1]), i, states)
-        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        vocab = tf.shape(log_probs)[-1]
-        log_probs = tf.reshape(log_probs, [batch_size, k, vocab])
-        forced = forcing.at(i)
+                       lambda: tf.zeros([live, k], tf.int32))
+        logits, states = call(tf.reshape(prev, [-1]), i, states, context)
+        # The 2k best of all beams' continuations are among each beam's 2k best tokens:
+        # rank those (log-probabilities need only each row's log-sum-exp, not a full
+        # log-softmax over the vocabulary).
+        logits = tf.cast(logits, tf.float32)
+        vocab = logits.shape[-1]
+        per_beam = min(2 * k, vocab) if vocab is not None else \
+            tf.minimum(2 * k, tf.shape(logits)[-1])
+        best_logits, tokens = top_k_rows(logits, per_beam)                # [n, per_beam]
+        log_probs = best_logits - tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
+        log_probs = tf.reshape(log_probs, [live, k, per_beam])
+        tokens = tf.reshape(tokens, [live, k, per_beam])
+        forced = forcing.at(i, rows)
         if forced is not None:
             # Forced rows: the prefix token costs nothing, every other token is ruled out.
-            only = tf.where(tf.one_hot(forced[1], vocab) > 0, 0.0, _FORCED_OUT)  # [batch, vocab]
-            log_probs = tf.where(forced[0][:, tf.newaxis, tf.newaxis],
-                                 only[:, tf.newaxis, :], log_probs)
-        candidates = tf.reshape(alive_log_probs[:, :, tf.newaxis] + log_probs, [batch_size, -1])
+            first = tf.range(per_beam) == 0
+            rule = forced[0][:, tf.newaxis, tf.newaxis]
+            log_probs = tf.where(rule, tf.where(first, 0.0, _FORCED_OUT), log_probs)
+            tokens = tf.where(tf.logical_and(rule, first),
+                              forced[1][:, tf.newaxis, tf.newaxis], tokens)
+        candidates = tf.reshape(alive_log_probs[:, :, tf.newaxis] + log_probs, [live, -1])
         top_log_probs, top_index = tf.math.top_k(candidates, k=2 * k)
-        top_beam = top_index // vocab
-        top_token = top_index % vocab
+        top_beam = top_index // per_beam
+        top_token = tf.gather(tf.reshape(tokens, [live, -1]), top_index, batch_dims=1)
         top_seq = tf.gather(alive_seq, top_beam, batch_dims=1)
         top_seq += tf.one_hot(i, decode_length, dtype=tf.int32)[tf.newaxis, tf.newaxis] * \
             top_token[:, :, tf.newaxis]
-        top_finished = tf.equal(top_token, eos_id)
+        top_ended = tf.equal(top_token, eos_id)
         if forced is not None:       # a ruled-out EOS does not finish a forced row
-            top_finished = tf.logical_and(top_finished, tf.logical_not(forced[0])[:, tf.newaxis])
+            top_ended = tf.logical_and(top_ended, tf.logical_not(forced[0])[:, tf.newaxis])
+        top_finished = top_ended
+        if early_stopping:
+            # fairseq: an ended candidate is kept only if it ranks among the k best (those
+            # below are dropped), so the k finished slots fill with strong hypotheses.
+            top_finished = tf.logical_and(top_ended, tf.range(2 * k) < k)
 
         # The k best candidates that did not end go on living.
-        alive_score = top_log_probs + tf.cast(top_finished, tf.float32) * _NEG_INF
+        alive_score = top_log_probs + tf.cast(top_ended, tf.float32) * _NEG_INF
         _, keep = tf.math.top_k(alive_score, k=k)
         new_alive_seq = tf.gather(top_seq, keep, batch_dims=1)
         new_alive_log_probs = tf.gather(alive_score, keep, batch_dims=1)
-        origin = tf.gather(top_beam, keep, batch_dims=1)                # [batch, k]
-        flat_origin = tf.reshape(origin + tf.range(batch_size)[:, tf.newaxis] * k, [-1])
-        states = tf.nest.map_structure(lambda s: tf.gather(s, flat_origin), states)
+        origin = tf.gather(top_beam, keep, batch_dims=1)                # [live, k]
 
         # The candidates that ended join the finished pool; keep its k best.
         new_scores = top_log_probs / length_penalty(i + 1, alpha)
@@ -199,25 +331,13 @@ def beam_search(step_fn, batch_size, beam_size, decode_length, states, alpha=0.6
         pool_scores = tf.concat([finished_scores, new_scores], axis=1)
         pool_flags = tf.concat([finished_flags, top_finished], axis=1)
         best_scores, best = tf.math.top_k(pool_scores, k=k)
-        new_finished_seq = tf.gather(pool_seq, best, batch_dims=1)
-        new_finished_flags = tf.gather(pool_flags, best, batch_dims=1)
+        beams = (new_alive_seq, new_alive_log_probs, tf.gather(pool_seq, best, batch_dims=1),
+                 best_scores, tf.gather(pool_flags, best, batch_dims=1))
+        return compact(i + 1, rows, beams, states, context, out_seq, out_scores, origin)
 
-        # Rows past their own max_length keep what they had (as if their search had ended).
-        active = i < forcing.limit                                       # [batch]
-        keep2, keep3 = active[:, tf.newaxis], active[:, tf.newaxis, tf.newaxis]
-        return (i + 1, tf.where(keep3, new_alive_seq, alive_seq),
-                tf.where(keep2, new_alive_log_probs, alive_log_probs),
-                tf.where(keep3, new_finished_seq, finished_seq),
-                tf.where(keep2, best_scores, finished_scores),
-                tf.where(keep2, new_finished_flags, finished_flags), states)
-
-    loop_vars = [tf.constant(0), alive_seq, alive_log_probs, finished_seq, finished_scores,
-                 finished_flags, states]
-    (_, alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags,
-     _) = tf.while_loop(cond, body, loop_vars, shape_invariants=_relaxed(loop_vars))
-    # A batch entry with no finished hypothesis returns its live beams.
-    any_finished = tf.reduce_any(finished_flags, axis=1)
-    seq = tf.where(any_finished[:, tf.newaxis, tf.newaxis], finished_seq, alive_seq)
-    scores = tf.where(any_finished[:, tf.newaxis], finished_scores,
-                      alive_log_probs / max_penalty[:, tf.newaxis])
-    return seq, scores
+    beams = (alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags)
+    loop_vars = compact(tf.constant(0), rows, beams, states, context, out_seq, out_scores)
+    (_, rows, beams, _, _, out_seq, out_scores) = _while(cond, body, list(loop_vars))
+    # Rows still searching at decode_length.
+    seq, scores = results(rows, *beams)
+    return _scatter_rows(out_seq, rows, seq), _scatter_rows(out_scores, rows, scores)

@@ -88,11 +88,25 @@ class Decoder:
         self._class_label = class_label if class_label is not None else isinstance(
             getattr(model, "target_modality", None), modalities.ClassLabelModality)
         feature = "inputs" if self.has_inputs else "targets"   # targets: the prompts
-        self._fn = tf.function(
-            lambda ids: model.infer({feature: ids}, beam_size=hparams.beam_size,
-                                    alpha=hparams.alpha, extra_length=hparams.extra_length,
-                                    return_beams=True, early_stopping=hparams.early_stopping),
-            input_signature=[tf.TensorSpec([None, None], tf.int32)])
+        infer = lambda ids: model.infer(   # noqa: E731
+            {feature: ids}, beam_size=hparams.beam_size, alpha=hparams.alpha,
+            extra_length=hparams.extra_length, return_beams=True,
+            early_stopping=hparams.early_stopping)
+        spec = [tf.TensorSpec([None, None], tf.int32)]
+        # The searches are explicit tf.while_loops, so the trace skips AutoGraph, which
+        # would re-parse the model's Python (most of an 8 s trace on 2 cores). A model whose
+        # own code branches in Python on tensors gets it back (see _infer).
+        self._fn = tf.function(infer, input_signature=spec, autograph=False)
+        self._autograph_fn = lambda: tf.function(infer, input_signature=spec)
+
+    def _infer(self, ids):
+        try:
+            return self._fn(ids)
+        except tf.errors.OperatorNotAllowedInGraphError:
+            if self._autograph_fn is None:
+                raise
+            self._fn, self._autograph_fn = self._autograph_fn(), None
+            return self._fn(ids)
 
     def decode_ids(self, batch_ids):
         """A list of input id lists (prompt id lists without inputs) -> a list (same order)
@@ -100,7 +114,7 @@ class Decoder:
         Rows are right-padded with 0; the model keeps padding out of every output."""
         width = max(len(x) for x in batch_ids)
         padded = [list(x) + [0] * (width - len(x)) for x in batch_ids]
-        result = self._fn(tf.constant(padded, tf.int32, shape=[len(padded), width]))
+        result = self._infer(tf.constant(padded, tf.int32, shape=[len(padded), width]))
         outputs, scores = result["outputs"].numpy(), result["scores"].numpy()
         return [[(self.target_ids(beam), float(s)) for beam, s in zip(outputs[i], scores[i])]
                 for i in range(len(batch_ids))]

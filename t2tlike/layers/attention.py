@@ -110,6 +110,16 @@ class MultiHeadAttention(keras.layers.Layer):
             out += tf.einsum("bhqk,qkd->bhqd", weights, rel_v)
         return self.o_dense(self.combine_heads(out))
 
+    def attend_grouped(self, query, k, v, bias=None):
+        """Decoding-step attention to a memory shared by groups of rows: query [n, 1,
+        hidden] where rows j*g .. j*g + g - 1 (g = n / m: a batch entry's beams) attend to
+        memory row j of k, v [m, heads, kv_len, depth] (bias [m, 1, 1, kv_len]) ->
+        [n, 1, hidden]. The group's queries become one row of g queries, so the memory is
+        neither copied per beam nor gathered when beams are reordered."""
+        n, m = tf.shape(query)[0], tf.shape(k)[0]
+        grouped = tf.reshape(query, [m, n // m, self.hidden_size])
+        return tf.reshape(self.attend(grouped, k, v, bias), [n, 1, self.hidden_size])
+
     def call(self, query, memory=None, bias=None, training=False):
         k, v = self.keys_values(query if memory is None else memory)
         return self.attend(query, k, v, bias, training)

@@ -89,12 +89,15 @@ class DecoderLayer(keras.layers.Layer):
         return x + self.drop(y, training=training)
 
     def step(self, x, cache, memory_kv=None, memory_bias=None):
-        """x [batch, 1, hidden]; cache {"self": {"k", "v"}}; memory_kv (k, v) of the memory
-        -> (y [batch, 1, hidden], cache with this position added)."""
+        """x [n, 1, hidden]; cache {"self": {"k", "v"}}; memory_kv (k, v) of the memory,
+        [m, ...] with n a multiple of m (a batch entry's beams share its memory, see
+        MultiHeadAttention.attend_grouped) -> (y [n, 1, hidden], cache with this position
+        added)."""
         y, self_cache = self.self_attention.step(self.norm1(x), cache["self"])
         x = x + y
         if self.has_memory:
-            y = self.encdec_attention.attend(self.norm2(x), *memory_kv, bias=memory_bias)
+            y = self.encdec_attention.attend_grouped(self.norm2(x), *memory_kv,
+                                                     bias=memory_bias)
             x = x + y
         x = x + self.ffn(self.norm3(x))
         return x, {**cache, "self": self_cache}
@@ -178,13 +181,15 @@ class DecoderStack(keras.layers.Layer):
 
     def memory_keys_values(self, memory):
         """memory [batch, in_len, hidden] -> per layer (k, v), each [batch, heads, in_len,
-        depth]: computed once per decode, not per step. Keep them out of the beam search's
-        states (beams of one example share them, so reordering them is wasted work)."""
+        depth]: computed once per decode, not per step, one copy per batch entry (its beams
+        share it in `step`); keep them out of the beam search's states (reordering them with
+        the beams would be wasted work)."""
         return [layer.encdec_attention.keys_values(memory) for layer in self.stack]
 
     def step(self, x, cache, memory_kv=None, memory_mask=None):
-        """x [batch, 1, hidden] -> (y [batch, 1, hidden] after the final norm, new cache).
-        memory_kv: `memory_keys_values(memory)` when the decoder has memory."""
+        """x [n, 1, hidden] -> (y [n, 1, hidden] after the final norm, new cache).
+        memory_kv: `memory_keys_values(memory)` when the decoder has memory, with
+        memory_mask [m, in_len], for m batch entries of n / m consecutive rows (beams)."""
         memory_bias = padding_bias(memory_mask) if memory_mask is not None else None
         new_cache = []
         for n, (layer, layer_cache) in enumerate(zip(self.stack, cache)):

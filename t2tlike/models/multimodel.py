@@ -252,22 +252,21 @@ class MultiModel(Transformer):
             head = self.text_heads[0]
         modality = self.target_modality.heads[head]
         inputs = features["inputs"]
-        repeat = num_samples // tf.shape(inputs)[0]
         mask = tf.cast(tf.not_equal(inputs, 0), tf.float32)
         memory = self.encode(self.input_modality.bottom(inputs), mask)
-        memory_kv = self.decoder.memory_keys_values(tf.repeat(memory, repeat, axis=0))
-        mask = tf.repeat(mask, repeat, axis=0)
+        context = {"memory_kv": self.decoder.memory_keys_values(memory), "mask": mask}
         cache = self.decoder.init_cache(num_samples)
         signal = timing_signal(decode_length, self.hparams.hidden_size)[0]
 
-        def step_fn(prev_ids, i, cache):
+        def step_fn(prev_ids, i, cache, context):
             x = modality.targets_bottom(prev_ids[:, tf.newaxis])          # [n, 1, hidden]
             if self.use_timing:
                 x += tf.cast(signal[i], x.dtype)[tf.newaxis, tf.newaxis]
-            y, cache = self.decoder.step(x, cache, memory_kv, memory_mask=mask)
+            y, cache = self.decoder.step(x, cache, context["memory_kv"],
+                                         memory_mask=context["mask"])
             return modality.top(y)[:, 0], cache
 
-        return step_fn, cache
+        return step_fn, cache, context
 
     def infer(self, features, beam_size=1, alpha=0.6, extra_length=50, return_beams=False,
               early_stopping=False):
@@ -314,14 +313,16 @@ class MultiModel(Transformer):
         else:
             length = tf.shape(inputs)[1] + extra_length
             if beam_size <= 1:
-                step_fn, states = self.decoding_step_fn(features, batch, length, head)
-                ids, scores = beam_search.greedy_search(step_fn, batch, length, states)
+                step_fn, states, context = self.decoding_step_fn(features, batch, length, head)
+                ids, scores = beam_search.greedy_search(step_fn, batch, length, states,
+                                                        context=context)
                 ids, scores = ids[:, tf.newaxis], scores[:, tf.newaxis]
             else:
-                step_fn, states = self.decoding_step_fn(features, batch * beam_size, length,
-                                                        head)
+                step_fn, states, context = self.decoding_step_fn(features, batch * beam_size,
+                                                                 length, head)
                 ids, scores = beam_search.beam_search(step_fn, batch, beam_size, length, states,
-                                                      alpha=alpha, early_stopping=early_stopping)
+                                                      alpha=alpha, early_stopping=early_stopping,
+                                                      context=context)
         if return_beams:                       # ids [batch, beams, length], scores [batch, beams]
             return {"outputs": ids, "scores": scores}
         return {"outputs": ids[:, 0], "scores": scores[:, 0]}

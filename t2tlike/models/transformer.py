@@ -69,28 +69,28 @@ class Transformer(T2TModel):
     def decoding_step_fn(self, features, num_samples, decode_length):
         """Incremental decoding: each step embeds one token and runs the decoder once over
         a cache of earlier keys/values (no re-running of the prefix). The encoder memory's
-        keys/values are computed once and captured, not carried in the (beam-reordered)
-        states."""
-        memory_kv = mask = None
+        keys/values are computed once, one copy per batch entry (its beams share it), and
+        travel as the search's context, not in the (beam-reordered) states."""
+        context = {}
         if self.has_inputs:
             inputs = features["inputs"]
-            repeat = num_samples // tf.shape(inputs)[0]
             embedded = self.bottom({"inputs": inputs, "targets": inputs[:, :1]})
             memory = self.encode(embedded["inputs"], embedded["inputs_mask"])
-            memory_kv = self.decoder.memory_keys_values(tf.repeat(memory, repeat, axis=0))
-            mask = tf.repeat(embedded["inputs_mask"], repeat, axis=0)
+            context = {"memory_kv": self.decoder.memory_keys_values(memory),
+                       "mask": embedded["inputs_mask"]}
         cache = self.decoder.init_cache(num_samples)
         hidden = self.hparams.hidden_size
         signal = timing_signal(decode_length, hidden)[0]          # [decode_length, hidden]
 
-        def step_fn(prev_ids, i, cache):
+        def step_fn(prev_ids, i, cache, context):
             x = self.target_modality.targets_bottom(prev_ids[:, tf.newaxis])   # [n, 1, hidden]
             if self.use_timing:
                 x += tf.cast(signal[i], x.dtype)[tf.newaxis, tf.newaxis]
-            y, cache = self.decoder.step(x, cache, memory_kv, memory_mask=mask)
+            y, cache = self.decoder.step(x, cache, context.get("memory_kv"),
+                                         memory_mask=context.get("mask"))
             return self.top(y)[:, 0], cache
 
-        return step_fn, cache
+        return step_fn, cache, context
 
 
 def _position_settings(hp):

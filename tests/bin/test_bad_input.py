@@ -69,6 +69,12 @@ def test_negative_step_counts(run_cli, toy_data, tmp_path):
     assert code == 2 and "eval_steps" in err
 
 
+def test_negative_thread_counts(run_cli, toy_data, tmp_path):
+    _assert_user_error(run_cli("t2t-trainer", *_train_args(toy_data, tmp_path),
+                               "--inter_op_parallelism_threads=-1"),
+                       "--inter_op_parallelism_threads=-1", "positive number of threads")
+
+
 def test_missing_data_dir_names_the_datagen_command(run_cli, tmp_path):
     _assert_user_error(run_cli("t2t-trainer", *_train_args(tmp_path / "nowhere", tmp_path / "o")),
                        "does not exist", f"t2t-datagen --problem={TOY_PROBLEM}")

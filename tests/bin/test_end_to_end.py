@@ -40,15 +40,19 @@ def test_decoder_from_file_beam_and_greedy_keep_line_order(toy_trained, tmp_path
     lines = ["red cat runs", "the big dog sleeps over a tree", "sun", "blue bird sings"]
     src = tmp_path / "in.txt"
     src.write_text("\n".join(lines) + "\n")
-    for decode_hparams in ("beam_size=3,alpha=0.6,batch_size=2", "beam_size=1,batch_size=3"):
+    for decode_hparams, threads in (("beam_size=3,alpha=0.6,batch_size=2", ()),
+                                    ("beam_size=1,batch_size=3",
+                                     ("--intra_op_parallelism_threads=1",
+                                      "--inter_op_parallelism_threads=2"))):
         dst = tmp_path / f"out_{decode_hparams[:11]}.txt"
         code, out, err = run_script(
             "t2t-decoder", f"--t2t_usr_dir={USR_DIR}", f"--problem={TOY_PROBLEM}",
             "--model=transformer", f"--hparams_set={TOY_HPARAMS}", f"--data_dir={data_dir}",
             f"--output_dir={out_dir}", f"--decode_hparams={decode_hparams}",
             f"--decode_from_file={src}", f"--decode_to_file={dst}",
-            f"--decode_reference={src}")
+            f"--decode_reference={src}", *threads)
         assert code == 0, err
+        assert ("CPU threads: intra-op 1, inter-op 2." in out + err) == bool(threads)
         assert len(dst.read_text().split("\n")) == len(lines) + 1
         assert "exact match:" in out and "BLEU =" in out
         assert not (tmp_path / (dst.name + ".tmp")).exists()

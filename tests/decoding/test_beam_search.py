@@ -406,3 +406,103 @@ def test_prompted_search_runs_inside_tf_function():
     graph = tf.function(run)(prefix)
     np.testing.assert_array_equal(eager[0].numpy(), graph[0].numpy())
     np.testing.assert_allclose(eager[1].numpy(), graph[1].numpy(), rtol=1e-6)
+
+
+# -- finished entries leave the batch; a per-entry context ---------------------------------
+class ContextStep(TableStep):
+    """TableStep that reads its table row from the per-entry context ({"row": [m]}), each
+    row shared by the n / m consecutive hypotheses of its entry, and records n per call."""
+
+    def __init__(self, table):
+        super().__init__(table)
+        self.sizes = []
+
+    def __call__(self, prev, i, states, context):
+        n, m = tf.shape(prev)[0], tf.shape(context["row"])[0]
+        tf.py_function(lambda a, b: self.sizes.append((int(a), int(b))), [n, m], [])
+        logits, _ = super().__call__(prev, i, {"row": tf.repeat(context["row"], n // m)})
+        return logits, states
+
+
+def ends_at(lengths, vocab=5):
+    """A table (one row per entry, independent of prev) under which entry r emits token 2
+    or 3 (even odds) until step lengths[r] - 1, then EOS; every other token is ruled out
+    (logit -1e9, so no search keeps it as a finished hypothesis)."""
+    table = np.full((len(lengths), max(lengths), vocab, vocab), -1e9, np.float32)
+    for r, n in enumerate(lengths):
+        table[r, :n - 1, :, 2:4] = 0.0
+        table[r, n - 1:, :, EOS_ID] = 0.0
+    return table
+
+
+@pytest.mark.parametrize("k", [None, 1, 2])
+def test_finished_entries_leave_the_batch(k):
+    lengths = [2, 5, 3]
+    step = ContextStep(ends_at(lengths))
+    context = {"row": tf.range(3)}
+    if k is None:
+        ids, _ = greedy_search(step, 3, 8, {}, context=context)
+        ids = ids.numpy()[:, tf.newaxis]
+    else:
+        ids, _ = run_beam(step, 3, k, 8, {}, context=context)
+        ids = ids.numpy()
+    for r, n in enumerate(lengths):
+        for seq in ids[r]:
+            assert set(seq[:n - 1]) <= {2, 3} and seq[n - 1] == EOS_ID and not seq[n:].any()
+    beam = k or 1
+    # 3 entries for steps 0-1, entries 1 and 2 for step 2, entry 1 alone for steps 3-4
+    assert step.sizes == [(3 * beam, 3)] * 2 + [(2 * beam, 2)] + [(beam, 1)] * 2
+
+
+@pytest.mark.parametrize("k", [None, 2])
+def test_context_search_equals_the_same_search_through_states(k):
+    table = random_table(7, rows=3, steps=6, vocab=6)
+    by_context, by_states = ContextStep(table), TableStep(table)
+    if k is None:
+        a = greedy_search(by_context, 3, 6, {}, context={"row": tf.range(3)})
+        b = greedy_search(by_states, 3, 6, {"row": tf.range(3)})
+    else:
+        a = run_beam(by_context, 3, k, 6, {}, context={"row": tf.range(3)})
+        b = run_beam(by_states, 3, k, 6, {"row": beam_search.tile_beams(tf.range(3), k)})
+    np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
+    np.testing.assert_allclose(a[1].numpy(), b[1].numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fairseq_early_stopping_results_do_not_depend_on_the_batch(seed):
+    """An entry's search stops when it is done, whatever its neighbours still need."""
+    step = TableStep(random_table(seed, rows=3, steps=9, vocab=5))
+    ids, scores = beams(step, 3, 2, 9, early_stopping=True)
+    for row in range(3):
+        one_ids, one_scores = run_beam(step, 1, 2, 9, {"row": tf.fill([2], row)},
+                                       early_stopping=True)
+        np.testing.assert_array_equal(ids[row], one_ids[0].numpy())
+        np.testing.assert_allclose(scores[row], one_scores[0].numpy(), rtol=1e-6)
+
+
+def test_entries_leave_the_batch_inside_tf_function_too():
+    step = ContextStep(ends_at([2, 5, 3]))
+
+    @tf.function
+    def search(rows):
+        return run_beam(step, 3, 2, 8, {}, context={"row": rows})
+
+    eager_step = ContextStep(ends_at([2, 5, 3]))
+    eager = run_beam(eager_step, 3, 2, 8, {}, context={"row": tf.range(3)})
+    graph = search(tf.range(3))
+    np.testing.assert_array_equal(graph[0].numpy(), eager[0].numpy())
+    assert step.sizes == eager_step.sizes == [(6, 3)] * 2 + [(4, 2)] + [(2, 1)] * 2
+
+
+@pytest.mark.parametrize("width, k", [(1000, 8), (8003, 8), (777, 2), (200, 1)])
+@pytest.mark.parametrize("ties", [False, True])
+def test_blockwise_top_k_equals_top_k(width, k, ties):
+    rng = np.random.default_rng(width + k)
+    x = rng.normal(size=(5, width))
+    if ties:                    # few distinct values: ties everywhere, also at the k-th place
+        x = np.round(x * 2)
+    x = tf.constant(x, tf.float32)
+    values, index = beam_search.top_k_rows(x, k)
+    want_values, want_index = tf.math.top_k(x, k)
+    np.testing.assert_array_equal(values.numpy(), want_values.numpy())
+    np.testing.assert_array_equal(index.numpy(), want_index.numpy())

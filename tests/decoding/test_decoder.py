@@ -73,3 +73,19 @@ def test_restore_without_checkpoint(tmp_path):
         decoder_lib.restore(None, str(tmp_path))
     with pytest.raises(UserError, match="does not exist"):
         decoder_lib.restore(None, str(tmp_path / "model-7"))
+
+
+class _PythonBranchModel(_EchoModel):
+    """A model whose code branches in Python on a tensor (it needs AutoGraph)."""
+
+    def infer(self, features, **kwargs):
+        if tf.reduce_any(features["inputs"] > 4):        # a 'd' anywhere: echo reversed
+            features = {"inputs": tf.reverse(features["inputs"], axis=[1])}
+        return super().infer(features, **kwargs)
+
+
+def test_a_model_that_branches_in_python_on_tensors_still_decodes():
+    hp = decoder_lib.decode_hparams().replace(batch_size=1, beam_size=1)
+    dec = decoder_lib.Decoder(_PythonBranchModel(), _WordEncoder(), _WordEncoder(), hp)
+    assert dec.decode_lines(["a b", "c d a"]) == ["a b", ""]   # reversed: EOS comes first
+    assert dec.decode_ids([[2, 5]])[0][0][0] == [5, 2]

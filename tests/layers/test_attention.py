@@ -176,3 +176,19 @@ def test_relative_get_config_round_trip():
     layer = MultiHeadAttention(HIDDEN, HEADS, max_relative_position=5, name="att")
     clone = MultiHeadAttention.from_config(layer.get_config())
     assert clone.max_relative_position == 5
+
+
+@pytest.mark.parametrize("group", [1, 3])
+def test_grouped_attention_equals_attending_to_a_copy_of_the_memory_per_row(group):
+    layer = MultiHeadAttention(HIDDEN, HEADS)
+    memory = randn(2, 5, HIDDEN, seed=1)
+    mask = tf.constant([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], tf.float32)
+    query = randn(2 * group, 1, HIDDEN, seed=2)
+    layer(memory, memory)                                    # builds the weights
+    k, v = layer.keys_values(memory)
+    grouped = layer.attend_grouped(query, k, v, bias=attention.padding_bias(mask))
+    copied_k, copied_v = layer.keys_values(tf.repeat(memory, group, axis=0))
+    copied = layer.attend(query, copied_k, copied_v,
+                          bias=attention.padding_bias(tf.repeat(mask, group, axis=0)))
+    assert grouped.shape == (2 * group, 1, HIDDEN)
+    np.testing.assert_allclose(grouped.numpy(), copied.numpy(), rtol=1e-5, atol=1e-6)

@@ -50,16 +50,15 @@ def test_cached_greedy_decoding_equals_rerunning_the_whole_prefix(overrides):
     features = {"inputs": inputs}
     model({"inputs": inputs, "targets": inputs}, training=False)      # builds the weights
     length = model.decode_length(features, extra_length=4)
-    fast = beam_search.greedy_search(*_step(model.decoding_step_fn, features, length))
-    slow = beam_search.greedy_search(
-        *_step(lambda f, n, l: T2TModel.decoding_step_fn(model, f, n, l), features, length))
+    fast = _greedy(model.decoding_step_fn, features, length)
+    slow = _greedy(lambda f, n, l: T2TModel.decoding_step_fn(model, f, n, l), features, length)
     np.testing.assert_array_equal(fast[0].numpy(), slow[0].numpy())
     np.testing.assert_allclose(fast[1].numpy(), slow[1].numpy(), rtol=1e-4, atol=1e-4)
 
 
-def _step(make, features, length):
-    step_fn, states = make(features, 2, length)
-    return step_fn, 2, length, states
+def _greedy(make, features, length):
+    step_fn, states, context = make(features, 2, length)
+    return beam_search.greedy_search(step_fn, 2, length, states, context=context)
 
 
 def test_relative_positions_make_the_model_order_aware_without_a_timing_signal():
