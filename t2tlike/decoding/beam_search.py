@@ -134,12 +134,13 @@ def _gather_rows(structure, index):
     return tf.nest.map_structure(lambda t: tf.gather(t, index), structure)
 
 
-def _shrink_context(context, keep, live):
-    """The context's rows `keep` (indices into the `live` rows). The context is read at
-    every step but changes only when a row leaves, so it is gathered only then."""
-    if not tf.nest.flatten(context):
-        return context
-    return tf.cond(tf.size(keep) < live, lambda: _gather_rows(context, keep), lambda: context)
+def _keep_rows(structure, keep, live):
+    """The rows `keep` (indices into the `live` rows) of a structure that needs no other
+    gather (the context; greedy's states): gathered only when a row has left."""
+    if not tf.nest.flatten(structure):
+        return structure
+    return tf.cond(tf.size(keep) < live, lambda: _gather_rows(structure, keep),
+                   lambda: structure)
 
 
 def _scatter_rows(out, rows, values):
@@ -170,9 +171,10 @@ def greedy_search(step_fn, batch_size, decode_length, states, eos_id=EOS_ID, pre
         out_scores = _scatter_rows(out_scores, tf.gather(rows, leaving),
                                    tf.gather(scores, leaving))
         keep = tf.cast(tf.where(tf.logical_not(ended))[:, 0], tf.int32)
-        context = _shrink_context(context, keep, tf.size(rows))
+        live = tf.size(rows)
         return (i, tf.gather(rows, keep), tf.gather(ids, keep), tf.gather(scores, keep),
-                _gather_rows(states, keep), context, out_ids, out_scores)
+                _keep_rows(states, keep, live), _keep_rows(context, keep, live), out_ids,
+                out_scores)
 
     def cond(i, rows, *_):
         return tf.logical_and(i < decode_length, tf.size(rows) > 0)
@@ -270,7 +272,7 @@ def beam_search(step_fn, batch_size, beam_size, decode_length, states, alpha=0.6
             origin = tf.tile(tf.range(k)[tf.newaxis], [live, 1])
         flat_origin = tf.reshape(tf.gather(origin, keep) + keep[:, tf.newaxis] * k, [-1])
         return (i, tf.gather(rows, keep), _gather_rows(beams, keep),
-                _gather_rows(states, flat_origin), _shrink_context(context, keep, live),
+                _gather_rows(states, flat_origin), _keep_rows(context, keep, live),
                 out_seq, out_scores)
 
     def cond(i, rows, *_):
