@@ -14,7 +14,6 @@ extra_length=50,early_stopping=True
 """
 import os
 import sys
-import time
 
 from absl import app, flags
 
@@ -39,15 +38,17 @@ def main(argv):
         if not FLAGS[name].value or not os.path.exists(FLAGS[name].value):
             sys.exit(f"--{name}={FLAGS[name].value!r} does not exist")
     import tensorflow as tf
-    if FLAGS.intra_op_parallelism_threads or FLAGS.inter_op_parallelism_threads:
-        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_parallelism_threads)
-        tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_parallelism_threads)
 
     import data_generators.all_problems  # noqa: F401
     import t2tlike.models  # noqa: F401
     from t2tlike import registry
     from t2tlike.decoding import decoder as decoder_lib
+    from t2tlike.training import run_config
+    from t2tlike.training.benchmark import time_decoding
     from t2tlike.training.trainer import build_model
+
+    run_config.set_cpu_threads(FLAGS.intra_op_parallelism_threads,
+                               FLAGS.inter_op_parallelism_threads)
 
     hp = registry.hparams(FLAGS.hparams_set)()
     if FLAGS.hparams:
@@ -55,27 +56,21 @@ def main(argv):
     problem = registry.problem(FLAGS.problem)
     encoders = problem.get_feature_encoders(FLAGS.data_dir)
     model = build_model(FLAGS.model, hp.freeze(), problem.get_hparams(hp, FLAGS.data_dir))
-    model({"inputs": tf.constant([[2, 1]]), "targets": tf.constant([[2, 1]])})
-    decoder_lib.restore(model, FLAGS.checkpoint_path)
+    decoder_lib.load(model, FLAGS.checkpoint_path)
     dhp = decoder_lib.decode_hparams(FLAGS.decode_hparams)
     decoder = decoder_lib.Decoder(model, encoders["inputs"], encoders["targets"], dhp)
     with open(FLAGS.input, encoding="utf-8") as f:
         encoded = [decoder.encode(line) for line in f.read().splitlines()]
 
-    start = time.time()
-    decoder.decode_encoded(encoded[:dhp.batch_size], log=False)
-    first = time.time() - start
-    start = time.time()
-    outputs = decoder.decode_encoded(encoded, log=False)
-    seconds = time.time() - start
+    timed = time_decoding(decoder, encoded)
     threads = (tf.config.threading.get_intra_op_parallelism_threads(),
                tf.config.threading.get_inter_op_parallelism_threads())
     print(f"{FLAGS.decode_hparams}, threads (intra, inter) {threads} (0: default): "
-          f"{len(encoded) / seconds:.1f} sentences/s ({len(encoded)} in {seconds:.1f} s; "
-          f"first batch with the trace {first:.1f} s)")
+          f"{timed['per_sec']:.1f} sentences/s ({len(encoded)} in {timed['seconds']:.1f} s; "
+          f"first batch with the trace {timed['first_batch_seconds']:.1f} s)")
     if FLAGS.output:
         with open(FLAGS.output, "w", encoding="utf-8") as f:
-            f.write("".join(line + "\n" for line in outputs))
+            f.write("".join(line + "\n" for line in timed["outputs"]))
 
 
 if __name__ == "__main__":

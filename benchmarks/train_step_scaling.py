@@ -30,6 +30,8 @@ flags.DEFINE_integer("length", 32, "sequence length of the batch-size series")
 flags.DEFINE_list("lengths", ["16", "32", "64", "128"], "lengths at --tokens")
 flags.DEFINE_integer("tokens", 4096, "tokens per batch of the length series")
 flags.DEFINE_integer("steps", 4, "timed steps per shape (after one warm-up step)")
+flags.DEFINE_integer("intra_op_parallelism_threads", 0, "0: TensorFlow's default")
+flags.DEFINE_integer("inter_op_parallelism_threads", 0, "0: TensorFlow's default")
 FLAGS = flags.FLAGS
 
 
@@ -41,7 +43,11 @@ def main(argv):
     import data_generators.all_problems  # noqa: F401
     import t2tlike.models  # noqa: F401
     from t2tlike import registry
+    from t2tlike.training import run_config
     from t2tlike.training import trainer as trainer_lib
+
+    run_config.set_cpu_threads(FLAGS.intra_op_parallelism_threads,
+                               FLAGS.inter_op_parallelism_threads)
 
     if not FLAGS.data_dir or not os.path.isdir(FLAGS.data_dir):
         sys.exit(f"--data_dir={FLAGS.data_dir!r} is not a folder; run t2t-datagen "

@@ -84,15 +84,9 @@ def _parse_gin():
 
 def _set_threads():
     """T2T's thread flags, applied before TensorFlow runs its first op."""
+    from t2tlike.training import run_config
     intra, inter = FLAGS.intra_op_parallelism_threads, FLAGS.inter_op_parallelism_threads
-    for name, value in (("intra", intra), ("inter", inter)):
-        if value < 0:
-            raise UserError(f"--{name}_op_parallelism_threads={value}: expected 0 (TensorFlow's "
-                            "default, one per core) or a positive number of threads.")
-    if intra or inter:
-        import tensorflow as tf
-        tf.config.threading.set_intra_op_parallelism_threads(intra)
-        tf.config.threading.set_inter_op_parallelism_threads(inter)
+    if run_config.set_cpu_threads(intra, inter):
         logging.info("CPU threads: intra-op %s, inter-op %s.", intra or "default",
                      inter or "default")
 

@@ -129,8 +129,7 @@ def main(argv):
         encoders = problem.task_feature_encoders(task, FLAGS.data_dir)
         encoders["inputs"] = _TaggedInputs(encoders["inputs"], encoders["inputs"].tag_id(task))
     model = build_model(FLAGS.model, hparams, problem.get_hparams(hparams, FLAGS.data_dir))
-    model({"inputs": tf.constant([[2, 1]]), "targets": tf.constant([[2, 1]])})
-    path = decoder_lib.restore(model, checkpoint)
+    path = decoder_lib.load(model, checkpoint)
     logging.info("Restored %s", path)
     class_label = model.task_is_class_label(task) \
         if task is not None and hasattr(model, "task_is_class_label") else None

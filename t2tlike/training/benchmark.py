@@ -141,6 +141,20 @@ def benchmark_training(trainer, seconds, warmup_steps=3, flops_batches=1, log_ev
     }
 
 
+def time_decoding(decoder, encoded):
+    """Decodes one batch of `encoded` (the trace and first run), then all of it, timed.
+    Returns {"per_sec": sentences/s without the trace, "seconds", "first_batch_seconds",
+    "outputs": the decoded texts}."""
+    start = time.perf_counter()
+    decoder.decode_encoded(encoded[:max(int(decoder.hparams.batch_size), 1)], log=False)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    outputs = decoder.decode_encoded(encoded, log=False)
+    seconds = time.perf_counter() - start
+    return {"per_sec": len(encoded) / seconds, "seconds": seconds,
+            "first_batch_seconds": first, "outputs": outputs}
+
+
 def benchmark_decoding(trainer, sentences=200, beam_size=4, alpha=0.6, batch_size=32,
                        extra_length=50, checkpoint_path=None):
     """Sentences/s of beam search and greedy decoding on the first dev examples, with the
@@ -162,10 +176,7 @@ def benchmark_decoding(trainer, sentences=200, beam_size=4, alpha=0.6, batch_siz
         hp = decoder_lib.decode_hparams(f"beam_size={beam},alpha={alpha},"
                                         f"batch_size={batch_size},extra_length={extra_length}")
         decoder = decoder_lib.Decoder(trainer.model, encoders["inputs"], encoders["targets"], hp)
-        decoder.decode_encoded(inputs[:batch_size], log=False)        # trace
-        start = time.perf_counter()
-        decoder.decode_encoded(inputs, log=False)
-        results[f"{name}_sentences_per_sec"] = len(inputs) / (time.perf_counter() - start)
+        results[f"{name}_sentences_per_sec"] = time_decoding(decoder, inputs)["per_sec"]
         logging.info("%s (beam %d): %.1f sentences/s", name, beam,
                      results[f"{name}_sentences_per_sec"])
     return results

@@ -20,6 +20,22 @@ HPARAMS_FILE = "hparams.json"
 GIN_FILE = "operative_config.gin"
 
 
+def set_cpu_threads(intra, inter):
+    """T2T's --intra_op_parallelism_threads / --inter_op_parallelism_threads: 0 keeps
+    TensorFlow's default (one thread per core). Call before TensorFlow runs its first op.
+    Returns whether anything was set."""
+    for name, value in (("intra", intra), ("inter", inter)):
+        if value < 0:
+            raise UserError(f"--{name}_op_parallelism_threads={value}: expected 0 (TensorFlow's "
+                            "default, one per core) or a positive number of threads.")
+    if not (intra or inter):
+        return False
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(intra)
+    tf.config.threading.set_inter_op_parallelism_threads(inter)
+    return True
+
+
 def atomic_write(path, text):
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
