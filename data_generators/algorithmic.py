@@ -7,8 +7,14 @@ length 1..train_length (40) and the dev split probes length generalisation with 
 up to dev_length (400). The extra `test` split holds 1,000 strings drawn like the
 training ones but never equal to one of them: the held-out check that the model learnt
 the task at the lengths it was trained on.
+
+Each registered problem is one class directly under its family's base (identity, reverse,
+Zipf-like reverse, arithmetic), setting the family's settings as class attributes:
+`num_symbols`, `train_length`, `dev_length`, `train_size`, `dev_size`, `test_size`,
+`num_shards` (a T2T-style subclass may still override them as properties).
 """
 import math
+import operator
 import random
 
 from data_generators import generator_utils, text_encoder
@@ -17,11 +23,16 @@ from t2tlike import registry
 
 
 class AlgorithmicProblem(Problem):
-    """Base class: subclasses define `num_symbols` and `generator`."""
+    """Base class: subclasses set `num_symbols` and define `generator`."""
 
-    @property
-    def num_symbols(self):
-        raise NotImplementedError
+    num_symbols = None          # distinct symbols of the strings
+    train_length = 40           # training strings have length 1..train_length
+    dev_length = 400            # dev strings have length 1..dev_length
+    train_size = 100_000
+    dev_size = 10_000
+    test_size = 1_000
+    num_shards = 10             # training shards; dev and test have one each
+    is_generate_per_split = True
 
     @property
     def vocab_symbols(self):
@@ -30,31 +41,19 @@ class AlgorithmicProblem(Problem):
 
     def generator(self, nbr_symbols, max_length, nbr_cases, rng):
         """Yields dicts {"inputs": [int], "targets": [int]} of raw symbols."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define generator")
 
     @property
-    def train_length(self):
-        return 40
+    def dataset_splits(self):
+        """[{"split": ..., "shards": ...}]: train (num_shards), dev and test (one shard
+        each); a split whose size is 0 is left out."""
+        return [{"split": split, "shards": self.num_shards if split == DatasetSplit.TRAIN else 1}
+                for split in (DatasetSplit.TRAIN, DatasetSplit.EVAL, DatasetSplit.TEST)
+                if self._split_size(split)]
 
-    @property
-    def dev_length(self):
-        return 400
-
-    @property
-    def train_size(self):
-        return 100_000
-
-    @property
-    def dev_size(self):
-        return 10_000
-
-    @property
-    def test_size(self):
-        return 1_000
-
-    @property
-    def num_shards(self):
-        return 10
+    def _split_size(self, split):
+        return {DatasetSplit.TRAIN: self.train_size, DatasetSplit.EVAL: self.dev_size,
+                DatasetSplit.TEST: self.test_size}[split]
 
     def _cases(self, split):
         rng = random.Random(f"{self.dataset_filename()}/{split}")
@@ -87,13 +86,11 @@ class AlgorithmicProblem(Problem):
 
     def generate_data(self, data_dir, tmp_dir, task_id=-1):
         name = self.dataset_filename()
-        for split, shards, total in ((DatasetSplit.TRAIN, self.num_shards, self.train_size),
-                                     (DatasetSplit.EVAL, 1, self.dev_size),
-                                     (DatasetSplit.TEST, 1, self.test_size)):
-            if total == 0:
-                continue
-            paths = generator_utils.shard_filepaths(data_dir, name, split, shards)
-            if generator_utils.generate_files(self._encoded(split), paths, total=total) \
+        for s in self.dataset_splits:
+            split = s["split"]
+            paths = generator_utils.shard_filepaths(data_dir, name, split, s["shards"])
+            if generator_utils.generate_files(self._encoded(split), paths,
+                                              total=self._split_size(split)) \
                     and split == DatasetSplit.TRAIN:
                 generator_utils.shuffle_dataset(paths)
 
@@ -112,13 +109,10 @@ def _random_symbols(rng, nbr_symbols, length):
     return [rng.randrange(nbr_symbols) for _ in range(length)]
 
 
-@registry.register_problem
-class AlgorithmicIdentityBinary40(AlgorithmicProblem):
-    """Copy a binary string."""
+# -- identity ------------------------------------------------------------------------------
 
-    @property
-    def num_symbols(self):
-        return 2
+class AlgorithmicIdentity(AlgorithmicProblem):
+    """Family: copy a string of num_symbols symbols."""
 
     def generator(self, nbr_symbols, max_length, nbr_cases, rng):
         for _ in range(nbr_cases):
@@ -127,39 +121,36 @@ class AlgorithmicIdentityBinary40(AlgorithmicProblem):
 
 
 @registry.register_problem
-class AlgorithmicIdentityDecimal40(AlgorithmicIdentityBinary40):
+class AlgorithmicIdentityBinary40(AlgorithmicIdentity):
+    """Copy a binary string."""
+    num_symbols = 2
+
+
+@registry.register_problem
+class AlgorithmicIdentityDecimal40(AlgorithmicIdentity):
     """Copy a decimal string."""
+    num_symbols = 10
 
-    @property
-    def num_symbols(self):
-        return 10
 
+# -- shift ---------------------------------------------------------------------------------
 
 @registry.register_problem
 class AlgorithmicShiftDecimal40(AlgorithmicProblem):
-    """Add 10 to every symbol of a string over 0..9 (20 symbols in all)."""
+    """Add `shift` (10) to every symbol of a string over 0..9 (20 symbols in all)."""
+    num_symbols = 20
+    dev_length = 80
+    shift = 10
 
-    @property
-    def num_symbols(self):
-        return 20
-
-    @property
-    def dev_length(self):
-        return 80
-
-    def generator(self, nbr_symbols, max_length, nbr_cases, rng, shift=10):
+    def generator(self, nbr_symbols, max_length, nbr_cases, rng):
         for _ in range(nbr_cases):
-            inputs = _random_symbols(rng, nbr_symbols - shift, rng.randint(1, max_length))
-            yield {"inputs": inputs, "targets": [s + shift for s in inputs]}
+            inputs = _random_symbols(rng, nbr_symbols - self.shift, rng.randint(1, max_length))
+            yield {"inputs": inputs, "targets": [s + self.shift for s in inputs]}
 
 
-@registry.register_problem
-class AlgorithmicReverseBinary40(AlgorithmicProblem):
-    """Reverse a binary string."""
+# -- reverse -------------------------------------------------------------------------------
 
-    @property
-    def num_symbols(self):
-        return 2
+class AlgorithmicReverse(AlgorithmicProblem):
+    """Family: reverse a string of num_symbols symbols."""
 
     def generator(self, nbr_symbols, max_length, nbr_cases, rng):
         for _ in range(nbr_cases):
@@ -168,38 +159,33 @@ class AlgorithmicReverseBinary40(AlgorithmicProblem):
 
 
 @registry.register_problem
-class AlgorithmicReverseDecimal40(AlgorithmicReverseBinary40):
-    """Reverse a decimal string."""
+class AlgorithmicReverseBinary40(AlgorithmicReverse):
+    """Reverse a binary string."""
+    num_symbols = 2
 
-    @property
-    def num_symbols(self):
-        return 10
+
+@registry.register_problem
+class AlgorithmicReverseDecimal40(AlgorithmicReverse):
+    """Reverse a decimal string."""
+    num_symbols = 10
 
 
 def _zipf_weights(nbr_symbols, alpha):
     return [1.0 / math.pow(i + 1, alpha) for i in range(nbr_symbols)]
 
 
-@registry.register_problem
-class AlgorithmicReverseNlplike8k(AlgorithmicProblem):
-    """Reverse a 'sentence' of Zipf-distributed symbols (8k vocabulary), lengths ~ normal."""
+class AlgorithmicReverseNlplike(AlgorithmicProblem):
+    """Family: reverse a 'sentence' of Zipf-distributed symbols (exponent `alpha`), whose
+    length is normal around max_length / 2 with deviation max_length / scale_std_dev."""
+    train_length = 70
+    dev_length = 70
+    scale_std_dev = 100
+    alpha = 1.5
 
-    @property
-    def num_symbols(self):
-        return 8000
-
-    @property
-    def train_length(self):
-        return 70
-
-    @property
-    def dev_length(self):
-        return 70
-
-    def generator(self, nbr_symbols, max_length, nbr_cases, rng, scale_std_dev=100, alpha=1.5):
-        weights = _zipf_weights(nbr_symbols, alpha)
+    def generator(self, nbr_symbols, max_length, nbr_cases, rng):
+        weights = _zipf_weights(nbr_symbols, self.alpha)
         population = range(nbr_symbols)
-        std_dev = max_length / scale_std_dev
+        std_dev = max_length / self.scale_std_dev
         for _ in range(nbr_cases):
             length = min(max(int(round(rng.gauss(max_length / 2, std_dev))), 1), max_length)
             inputs = rng.choices(population, weights=weights, k=length)
@@ -207,16 +193,22 @@ class AlgorithmicReverseNlplike8k(AlgorithmicProblem):
 
 
 @registry.register_problem
-class AlgorithmicReverseNlplike32k(AlgorithmicReverseNlplike8k):
-    """As the 8k variant with a 32k vocabulary and a flatter Zipf law."""
+class AlgorithmicReverseNlplike8k(AlgorithmicReverseNlplike):
+    """An 8k vocabulary, lengths close to 35."""
+    num_symbols = 8000
+    scale_std_dev = 100
+    alpha = 1.5
 
-    @property
-    def num_symbols(self):
-        return 32000
 
-    def generator(self, nbr_symbols, max_length, nbr_cases, rng, scale_std_dev=10, alpha=1.05):
-        return super().generator(nbr_symbols, max_length, nbr_cases, rng, scale_std_dev, alpha)
+@registry.register_problem
+class AlgorithmicReverseNlplike32k(AlgorithmicReverseNlplike):
+    """A 32k vocabulary, a flatter Zipf law and more varied lengths."""
+    num_symbols = 32000
+    scale_std_dev = 10
+    alpha = 1.05
 
+
+# -- arithmetic ----------------------------------------------------------------------------
 
 def _to_lower_endian(n, base):
     digits = []
@@ -231,15 +223,15 @@ def _from_lower_endian(digits, base):
     return sum(d * base ** i for i, d in enumerate(digits))
 
 
-class _ArithmeticProblem(AlgorithmicProblem):
-    """Inputs: n1 + [op] + n2, both least-significant digit first; targets: the result."""
+class AlgorithmicArithmetic(AlgorithmicProblem):
+    """Family: inputs n1 + [op] + n2 in base num_symbols, both least-significant digit
+    first; targets operation(n1, n2), likewise."""
+
+    operation = None   # a function of two ints, e.g. staticmethod(operator.add)
 
     @property
     def vocab_symbols(self):
         return self.num_symbols + 1   # the operator symbol is `base`
-
-    def combine(self, a, b):
-        raise NotImplementedError
 
     def generator(self, nbr_symbols, max_length, nbr_cases, rng):
         base = nbr_symbols
@@ -249,59 +241,45 @@ class _ArithmeticProblem(AlgorithmicProblem):
             l1 = rng.randint(1, max_length // 2)
             l2 = rng.randint(1, max_length - l1 - 1)
             n1, n2 = _random_symbols(rng, base, l1), _random_symbols(rng, base, l2)
-            result = self.combine(_from_lower_endian(n1, base), _from_lower_endian(n2, base))
+            result = self.operation(_from_lower_endian(n1, base), _from_lower_endian(n2, base))
             yield {"inputs": n1 + [base] + n2, "targets": _to_lower_endian(result, base)}
 
 
 @registry.register_problem
-class AlgorithmicAdditionBinary40(_ArithmeticProblem):
+class AlgorithmicAdditionBinary40(AlgorithmicArithmetic):
     """Add two binary numbers (lower-endian)."""
-
-    @property
-    def num_symbols(self):
-        return 2
-
-    def combine(self, a, b):
-        return a + b
+    num_symbols = 2
+    operation = staticmethod(operator.add)
 
 
 @registry.register_problem
-class AlgorithmicAdditionDecimal40(AlgorithmicAdditionBinary40):
-    @property
-    def num_symbols(self):
-        return 10
+class AlgorithmicAdditionDecimal40(AlgorithmicArithmetic):
+    """Add two decimal numbers (lower-endian)."""
+    num_symbols = 10
+    operation = staticmethod(operator.add)
 
 
 @registry.register_problem
-class AlgorithmicMultiplicationBinary40(_ArithmeticProblem):
+class AlgorithmicMultiplicationBinary40(AlgorithmicArithmetic):
     """Multiply two binary numbers (lower-endian)."""
-
-    @property
-    def num_symbols(self):
-        return 2
-
-    def combine(self, a, b):
-        return a * b
+    num_symbols = 2
+    operation = staticmethod(operator.mul)
 
 
 @registry.register_problem
-class AlgorithmicMultiplicationDecimal40(AlgorithmicMultiplicationBinary40):
-    @property
-    def num_symbols(self):
-        return 10
+class AlgorithmicMultiplicationDecimal40(AlgorithmicArithmetic):
+    """Multiply two decimal numbers (lower-endian)."""
+    num_symbols = 10
+    operation = staticmethod(operator.mul)
 
+
+# -- sort ----------------------------------------------------------------------------------
 
 @registry.register_problem
 class AlgorithmicSortProblem(AlgorithmicProblem):
-    """Sort a sequence of distinct symbols."""
-
-    @property
-    def train_length(self):
-        return 10
-
-    @property
-    def dev_length(self):
-        return 20
+    """Sort a sequence of distinct symbols (as many symbols as the longest string)."""
+    train_length = 10
+    dev_length = 20
 
     @property
     def num_symbols(self):

@@ -11,9 +11,13 @@ and target, built from the whole training split. `_rev` gives de->en and fr->en.
 
 `translate_ende_multi30k_small` is the low-resource variant: the first 10% of the training
 pairs (2,900; dev and test unchanged), for multi-task experiments (docs/multitask.md).
+
+`multi_translate_multi30k` trains en->de and en->fr in one model (a MultiProblem, see
+data_generators/multi_problem.py).
 """
 import itertools
 
+from data_generators.multi_problem import MultiProblem
 from data_generators.problem import DatasetSplit
 from data_generators.translate import TranslateProblem
 from t2tlike import registry
@@ -58,13 +62,14 @@ class TranslateEnfrMulti30k(TranslateProblem):
 
 
 @registry.register_problem
-class TranslateEndeMulti30kSmall(TranslateEndeMulti30k):
+class TranslateEndeMulti30kSmall(TranslateProblem):
     """Multi30k en->de trained on the first `train_fraction` of the training pairs (10%:
     2,900 pairs), the same dev and test splits: a low-resource task beside full en->fr.
     Its own vocabulary (when trained alone) has 4k pieces, built from those pairs only."""
 
     train_fraction = 0.1
     approx_vocab_size = 4000
+    dataset_splits = MULTI30K_SPLITS
 
     @property
     def num_train_pairs(self):
@@ -74,8 +79,25 @@ class TranslateEndeMulti30kSmall(TranslateEndeMulti30k):
     def max_samples_for_vocab(self):
         return self.num_train_pairs
 
+    def source_data_files(self, dataset_split):
+        return multi30k_source_data_files(dataset_split, "en", "de")
+
     def generate_samples(self, data_dir, tmp_dir, dataset_split):
         samples = super().generate_samples(data_dir, tmp_dir, dataset_split)
         if dataset_split == DatasetSplit.TRAIN:
             samples = itertools.islice(samples, self.num_train_pairs)
         yield from samples
+
+
+@registry.register_problem
+class MultiTranslateMulti30k(MultiProblem):
+    """Multi30k en->de and en->fr in one model: a shared 8k-piece SentencePiece vocabulary
+    over all four sides, the target language's task tag on the English source."""
+
+    approx_vocab_size = 8000
+    max_samples_for_vocab = 4 * SPLIT_SIZES[DatasetSplit.TRAIN]   # every line
+
+    def __init__(self, was_reversed=False):
+        super().__init__(was_reversed)
+        self.task_list.append(TranslateEndeMulti30k())
+        self.task_list.append(TranslateEnfrMulti30k())

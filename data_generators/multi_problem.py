@@ -21,9 +21,9 @@ from the training text of every task, interleaved line by line, at most
 `max_samples_for_vocab` lines in all, and saved as data_dir/vocab.{dataset_filename}.
 {approx_vocab_size}.model. Character-level and algorithmic text ("1 0 1") goes through it
 too. Task i's tag is id `V + i` (V = the SentencePiece size), so the model's vocabulary
-is V + num_tasks. `TaskTagEncoder` is that vocabulary: plain text encodes exactly as with
-the SentencePiece model, a tag reads and prints as `<task:NAME>` (the task's `name`), and
-"<task:NAME> text" encodes to [V + i] + the text's ids.
+is V + num_tasks. `text_encoder.TaskTagEncoder` is that vocabulary: plain text encodes
+exactly as with the SentencePiece model, a tag reads and prints as `<task:NAME>` (the
+task's `name`), and "<task:NAME> text" encodes to [V + i] + the text's ids.
 
 Files. Each task keeps its own splits (the task's `dataset_splits` and shard counts;
 train, dev and test for algorithmic problems) under
@@ -40,14 +40,10 @@ inputs = [tag] + ids + [EOS], targets = ids + [EOS] ([label] for a Text2ClassPro
 task) and task_id = [i]; a task without inputs (Text2SelfProblem) gets inputs [tag, EOS].
 Training splits are shuffled after writing, as the algorithmic problems do.
 
-Reading. `dataset(mode, ..., task=None)`: with `task` (index or name) only that task's
-examples. Without it, TRAIN mode mixes the tasks: each task is read, filtered and batched
-on its own (so a batch holds one task), and each batch is drawn from task i with
-probability proportional to `task_weights[i]`, a float32 tf.Variable read for every batch:
-`task_weights.assign(p)` (or `set_task_weights(p)`) changes the mixture of an iterator
-already running, from its next batch (a consumer that prefetches sees it that many batches
-later). EVAL and PREDICT without `task` read every task's split in turn. Every example and
-batch carries `task_id` ([batch, 1] when batched).
+Reading. `dataset(mode, data_dir, config, ..., task=None)` reads one task's examples, or
+mixes every task's (training) or reads them in turn (eval); a TaskMixture
+(t2tlike/input_pipeline.py) that the caller hands in steers the training mixture live. See
+data_generators/multi_problem_data.py.
 """
 import hashlib
 import itertools
@@ -56,16 +52,14 @@ import re
 
 from absl import logging
 
-from data_generators import algorithmic, generator_utils, multi30k, text_encoder
-from data_generators.problem import DatasetSplit, ModeKeys, Problem
+from data_generators import generator_utils, multi_problem_data, text_encoder
+from data_generators.problem import DatasetSplit, Problem
+from data_generators.text_encoder import TaskTagEncoder
 from data_generators.text_problems import (Text2ClassProblem, Text2SelfProblem,
                                            Text2TextProblem, VocabType)
 from t2tlike import registry
 from t2tlike.errors import UserError, did_you_mean
 
-TAG_FORMAT = "<task:{}>"
-MIX_BATCH, MIX_EXAMPLE = "batch", "example"   # hparam multiproblem_mixing
-_TAG = re.compile(r"(<task:[^>\s]+>)")
 MAX_FILENAME = 100
 TEXT2TEXT, TEXT2SELF, TEXT2CLASS = "text2text", "text2self", "text2class"
 
@@ -89,69 +83,6 @@ def task_kind(task):
     return TEXT2TEXT
 
 
-class TaskTagEncoder(text_encoder.TextEncoder):
-    """A shared text encoder (`base`) plus one tag id per task after its last id.
-
-    Plain text encodes as with `base`; `<task:NAME>` in the text becomes that task's id.
-    Decoding prints a tag id as `<task:NAME>` between the decoded text runs.
-    """
-
-    def __init__(self, base, task_names):
-        super().__init__(num_reserved_ids=base.num_reserved_ids)
-        self.base = base
-        self.task_names = list(task_names)
-        self._tag_ids = {TAG_FORMAT.format(n): base.vocab_size + i
-                         for i, n in enumerate(self.task_names)}
-
-    def tag(self, index):
-        return TAG_FORMAT.format(self.task_names[index])
-
-    def tag_id(self, index):
-        return self.base.vocab_size + index
-
-    def encode(self, s):
-        if "<task:" not in s:
-            return self.base.encode(s)
-        ids = []
-        for piece in _TAG.split(s):
-            if _TAG.fullmatch(piece):
-                if piece not in self._tag_ids:
-                    raise UserError(f"unknown task tag {piece}; this vocabulary's tags are "
-                                    f"{', '.join(self._tag_ids)}.")
-                ids.append(self._tag_ids[piece])
-            elif piece.strip():
-                ids += self.base.encode(piece.strip())
-        return ids
-
-    def decode(self, ids, strip_extraneous=False):
-        ids = [int(i) for i in ids]
-        if strip_extraneous:
-            ids = text_encoder.cut_at_eos(ids)
-        parts, run = [], []
-        for i in ids + [None]:
-            if i is None or i >= self.base.vocab_size:
-                text = self.base.decode(run) if run else ""
-                parts += [text] if text else []
-                run = []
-                if i is not None:
-                    parts.append(self._tag_text(i))
-            else:
-                run.append(i)
-        return " ".join(parts)
-
-    def decode_list(self, ids):
-        return [self._tag_text(int(i)) if int(i) >= self.base.vocab_size
-                else self.base.decode_list([i])[0] for i in ids]
-
-    def _tag_text(self, i):
-        index = i - self.base.vocab_size
-        return self.tag(index) if index < len(self.task_names) else f"<id:{i}>"
-
-    @property
-    def vocab_size(self):
-        return self.base.vocab_size + len(self.task_names)
-
-
 class MultiProblem(Text2TextProblem):
     """Several problems as one: a shared SentencePiece vocabulary and a task tag on inputs.
 
@@ -159,6 +90,7 @@ class MultiProblem(Text2TextProblem):
     """
 
     task_list = ()
+    vocab_type = VocabType.SUBWORD    # always one SentencePiece model shared by every task
     approx_vocab_size = 8000
     max_samples_for_vocab = 200_000   # text lines, from all tasks together
 
@@ -171,7 +103,6 @@ class MultiProblem(Text2TextProblem):
         super().__init__(was_reversed=False)
         self.task_list = list(type(self).task_list if task_list is None else task_list)
         self._name = name
-        self._task_weights = None
         self._sizes = {}
 
     # -- names and tasks -------------------------------------------------------------
@@ -181,10 +112,6 @@ class MultiProblem(Text2TextProblem):
 
     def dataset_filename(self):
         return file_safe_name(self.base_name)
-
-    @property
-    def vocab_type(self):
-        return VocabType.SUBWORD   # always one SentencePiece model shared by every task
 
     @property
     def tasks(self):
@@ -239,17 +166,6 @@ class MultiProblem(Text2TextProblem):
         task = self.tasks[index]
         rev = registry.REVERSED_SUFFIX if task.was_reversed else ""
         return f"{self.dataset_filename()}_task{index}_{task.dataset_filename()}{rev}"
-
-    def task_dataset_splits(self, index):
-        """[{"split": ..., "shards": ...}] that task `index` is generated into."""
-        task = self.tasks[index]
-        if isinstance(task, algorithmic.AlgorithmicProblem):
-            sizes = {DatasetSplit.TRAIN: task.train_size, DatasetSplit.EVAL: task.dev_size,
-                     DatasetSplit.TEST: task.test_size}
-            return [{"split": s, "shards": task.num_shards if s == DatasetSplit.TRAIN else 1}
-                    for s, n in sizes.items() if n]
-        return getattr(task, "dataset_splits", [{"split": DatasetSplit.TRAIN, "shards": 10},
-                                                {"split": DatasetSplit.EVAL, "shards": 1}])
 
     # -- vocabulary and encoders -----------------------------------------------------
     def generate_samples(self, data_dir, tmp_dir, dataset_split):
@@ -330,8 +246,8 @@ class MultiProblem(Text2TextProblem):
         logging.info("multi-problem %s: task %d = %s", self.name, index, task.name)
         paths = {s["split"]: generator_utils.shard_filepaths(
                      data_dir, self.task_filename(index), s["split"], s["shards"])
-                 for s in self.task_dataset_splits(index)}
-        if getattr(task, "is_generate_per_split", True):
+                 for s in task.dataset_splits}   # every task's own splits and shards
+        if task.is_generate_per_split:
             for split, split_paths in paths.items():
                 samples = self._encoded_samples(index, encoder, data_dir, tmp_dir, split)
                 if generator_utils.generate_files(samples, split_paths) \
@@ -371,77 +287,26 @@ class MultiProblem(Text2TextProblem):
         """Every task's shards of a split; a task without them raises the usual message
         (which names the t2t-datagen command of this multi-problem)."""
         return [f for i in range(self.num_tasks)
-                for f in _TaskData(self, i).data_files(data_dir, mode_or_split)]
+                for f in self.task_data(i).data_files(data_dir, mode_or_split)]
 
     def task_data(self, task):
         """A Problem reading task `task`'s shards (index or name) through Problem.dataset."""
-        return _TaskData(self, self.task_index(task))
+        return multi_problem_data.TaskData(self, self.task_index(task))
 
-    def dataset(self, mode, data_dir, hparams=None, shuffle=None, repeat=None, batched=True,
-                seed=None, max_records=-1, shard=None, split=None, task=None):
+    def dataset(self, mode, data_dir, config=None, shuffle=None, repeat=None, batched=True,
+                seed=None, max_records=-1, shard=None, split=None, task=None, mixture=None):
         """Problem.dataset's examples, of one task (`task`: index or name) or of all.
 
-        Without `task`: TRAIN mode samples each (per-task) batch from task i with
-        probability task_weights[i] / sum(task_weights), read live; other modes read the
-        tasks one after another. `max_records` and `shard` apply to each task.
+        `config`: the InputConfig (`problem.input_config(hparams)`). Without `task`: TRAIN
+        mode samples each (per-task) batch from task i with probability
+        mixture.weights[i] / sum(mixture.weights), read live (`mixture`: a TaskMixture;
+        None: a fixed uniform one); other modes read the tasks one after another.
+        `max_records` and `shard` apply to each task (see multi_problem_data.py).
         """
-        import tensorflow as tf
-        kwargs = dict(hparams=hparams, shuffle=shuffle, repeat=repeat, batched=batched,
-                      max_records=max_records, shard=shard, split=split)
-        if task is not None:
-            return self.task_data(task).dataset(mode, data_dir, seed=seed, **kwargs)
-        views = [_TaskData(self, i) for i in range(self.num_tasks)]
-        seeds = [None if seed is None else seed + i for i in range(len(views))]
-        if mode != ModeKeys.TRAIN:
-            present = [(v, s) for v, s in zip(views, seeds)
-                       if _has_files(v, data_dir, split or mode)]
-            if not present:
-                views[0].data_files(data_dir, split or mode)   # raises the usual message
-            datasets = [v.dataset(mode, data_dir, seed=s, **kwargs) for v, s in present]
-            ds = datasets[0]
-            for other in datasets[1:]:
-                ds = ds.concatenate(other)
-            return ds
-        by_example = batched and mixing(hparams) == MIX_EXAMPLE
-        if by_example:   # choose a task per example, then batch the mixture
-            kwargs["batched"] = False
-        datasets = [v.dataset(mode, data_dir, seed=s, **kwargs) for v, s in zip(views, seeds)]
-        choices = _task_choices(self.task_weights, seed)
-        ds = tf.data.Dataset.choose_from_datasets(datasets, choices, stop_on_empty_dataset=False)
-        if by_example:
-            ds = self.batch(ds, hparams)
-        # No prefetch after the choice (each task's pipeline prefetches its own batches), so
-        # a new weight applies from the next batch (example mixing: from the next examples).
-        options = tf.data.Options()
-        options.experimental_optimization.inject_prefetch = False
-        return ds.with_options(options)
-
-    @property
-    def task_weights(self):
-        """float32 tf.Variable [num_tasks]: the training mixture's sampling weights
-        (uniform at first). Assign non-negative weights; they need not sum to 1."""
-        if self._task_weights is None:
-            import tensorflow as tf
-            n = self.num_tasks
-            with tf.init_scope():
-                self._task_weights = tf.Variable([1.0 / n] * n, dtype=tf.float32,
-                                                 trainable=False, name="task_weights")
-        if self._task_weights.shape[0] != self.num_tasks:
-            raise UserError(f"multi-problem {self.name}: task_weights has "
-                            f"{self._task_weights.shape[0]} entries but there are "
-                            f"{self.num_tasks} tasks; set task_list before reading data.")
-        return self._task_weights
-
-    def set_task_weights(self, weights):
-        """Checks `weights` (one finite value >= 0 per task, not all 0), normalises them
-        to sum to 1 and assigns them to task_weights."""
-        import numpy as np
-        w = np.asarray(weights, dtype=np.float64)
-        if w.shape != (self.num_tasks,) or not np.all(np.isfinite(w)) or np.any(w < 0) \
-                or w.sum() <= 0:
-            raise ValueError(f"task weights must be {self.num_tasks} finite values >= 0, not "
-                             f"all 0 (tasks {self.task_names}); got {list(np.ravel(w))}.")
-        self.task_weights.assign((w / w.sum()).astype(np.float32))
+        return multi_problem_data.dataset(
+            self, mode, data_dir, config, shuffle=shuffle, repeat=repeat, batched=batched,
+            seed=seed, max_records=max_records, shard=shard, split=split, task=task,
+            mixture=mixture)
 
     def task_sizes(self, data_dir):
         """The number of training examples of each task (counted once per data_dir)."""
@@ -449,80 +314,11 @@ class MultiProblem(Text2TextProblem):
         if key not in self._sizes:
             import tensorflow as tf
             self._sizes[key] = [
-                int(tf.data.TFRecordDataset(_TaskData(self, i).data_files(
+                int(tf.data.TFRecordDataset(self.task_data(i).data_files(
                     data_dir, DatasetSplit.TRAIN)).reduce(tf.constant(0, tf.int64),
                                                           lambda n, _: n + 1))
                 for i in range(self.num_tasks)]
         return list(self._sizes[key])
-
-
-class _TaskData(Problem):
-    """One task's shards of a MultiProblem, read by Problem.dataset (no generation)."""
-
-    def __init__(self, multi, index):
-        super().__init__()
-        self.multi, self.index = multi, index
-
-    @property
-    def base_name(self):
-        return self.multi.base_name   # what the "generate it with" hint names
-
-    @property
-    def name(self):
-        return f"{self.multi.name} (task {self.index}: {self.multi.tasks[self.index].name})"
-
-    def dataset_filename(self):
-        return self.multi.task_filename(self.index)
-
-    @property
-    def has_inputs(self):
-        return True
-
-    def example_reading_spec(self):
-        return self.multi.example_reading_spec()
-
-    def preprocess_example(self, example, mode, hparams):
-        return self.multi.preprocess_example(example, mode, hparams)
-
-    def max_length(self, model_hparams):
-        return self.multi.max_length(model_hparams)
-
-
-def mixing(hparams):
-    """hparams.multiproblem_mixing: "batch" (default; every training batch holds one task)
-    or "example" (each example's task is drawn, so a batch mixes tasks)."""
-    value = (hparams.get("multiproblem_mixing", MIX_BATCH) if hparams is not None else
-             MIX_BATCH) or MIX_BATCH
-    if value not in (MIX_BATCH, MIX_EXAMPLE):
-        raise UserError(f"multiproblem_mixing must be {MIX_BATCH!r} (one task per batch) or "
-                        f"{MIX_EXAMPLE!r} (tasks mixed within a batch); got {value!r}.")
-    return value
-
-
-def _task_choices(weights, seed):
-    """An endless dataset of task indices, index i with probability w_i / sum(w), where w
-    is read from the variable `weights` for every element (negative or non-finite weights
-    count as 0; all 0 means uniform)."""
-    import tensorflow as tf
-    resolution = 1 << 24
-
-    def choose(x):
-        w = tf.cast(weights.read_value(), tf.float64)
-        w = tf.where(tf.math.is_finite(w) & (w > 0), w, tf.zeros_like(w))
-        w = tf.where(tf.reduce_sum(w) > 0, w, tf.ones_like(w))
-        cumulative = tf.math.cumsum(w)
-        u = tf.cast(tf.math.floormod(x, resolution), tf.float64) / resolution * cumulative[-1]
-        # The first task whose cumulative weight exceeds u (u < total, so one exists).
-        return tf.argmax(tf.cast(cumulative > u, tf.int32), output_type=tf.int64)
-
-    return tf.data.Dataset.random(seed=seed).map(choose)
-
-
-def _has_files(view, data_dir, mode_or_split):
-    try:
-        return bool(view.data_files(data_dir, mode_or_split))
-    except UserError:
-        return False
 
 
 def _text_for_vocab(task, data_dir, tmp_dir):
@@ -576,17 +372,3 @@ def _compose(name, tasks):
 registry.problems.register_composer(
     _compose, "NAME+NAME[+...]  one multi-task problem of those problems (shared "
               "vocabulary, a task tag on the inputs; see data_generators/multi_problem.py)")
-
-
-@registry.register_problem
-class MultiTranslateMulti30k(MultiProblem):
-    """Multi30k en->de and en->fr in one model: a shared 8k-piece SentencePiece vocabulary
-    over all four sides, the target language's task tag on the English source."""
-
-    approx_vocab_size = 8000
-    max_samples_for_vocab = 4 * multi30k.SPLIT_SIZES[DatasetSplit.TRAIN]   # every line
-
-    def __init__(self, was_reversed=False):
-        super().__init__(was_reversed)
-        self.task_list.append(multi30k.TranslateEndeMulti30k())
-        self.task_list.append(multi30k.TranslateEnfrMulti30k())

@@ -5,6 +5,10 @@ tf.data pipeline (`dataset`): parse -> swap inputs/targets when the name ends in
 -> `preprocess_example` -> filter by `max_length` -> bucket into batches of about
 `batch_size` tokens. It also declares its modalities and vocab sizes (`hparams`), its
 text encoders (`feature_encoders`) and its eval metrics (`eval_metrics`).
+
+Reading takes an `InputConfig` (t2tlike/input_pipeline.py), never model hparams: the
+caller builds it once with `problem.input_config(hparams)`, which resolves T2T's
+`max_length(model_hparams)` hook, and `preprocess_example` receives that config.
 """
 import glob
 import os
@@ -39,12 +43,6 @@ class Metrics:
     NEG_LOG_PERPLEXITY = "neg_log_perplexity"
     APPROX_BLEU = "approx_bleu_score"
     BLEU = "bleu"   # real sacreBLEU of greedy decodes of a dev slice (see training/metrics.py)
-
-
-def default_model_hparams():
-    """Model-side keys a Problem may read when no model hparams are given."""
-    return HParams(max_length=0, batch_size=4096, min_length_bucket=8,
-                   length_bucket_step=1.1)
 
 
 def default_problem_hparams():
@@ -92,11 +90,13 @@ class Problem:
         """The problem hparams, with inputs/targets swapped for a `_rev` problem.
 
         `data_dir` is where the vocabulary lives (vocab sizes depend on it).
+        `model_hparams` goes to the `hparams` hook as it is (None when the caller has none,
+        e.g. a tool that only needs vocab sizes).
         """
         if self._hparams is None:
             self.get_feature_encoders(data_dir)
             hp = default_problem_hparams()
-            self.hparams(hp, model_hparams or default_model_hparams())
+            self.hparams(hp, model_hparams)
             if "inputs" not in hp.modality:
                 hp.has_inputs = False
             if self._was_reversed:
@@ -133,11 +133,19 @@ class Problem:
         return data_fields, None
 
     def preprocess_example(self, example, mode, hparams):
-        """A pure function features -> features, applied after parsing."""
+        """A pure function features -> features, applied after parsing. `hparams` is the
+        InputConfig that `dataset` was given (T2T's name for the argument)."""
         return example
 
     def max_length(self, model_hparams):
+        """The longest example kept for training (T2T's hook; `input_config` calls it)."""
         return model_hparams.max_length or model_hparams.batch_size
+
+    def input_config(self, model_hparams):
+        """The InputConfig of `model_hparams` for this problem, with its max_length: what
+        `dataset` reads, built once where the model hparams are known."""
+        from t2tlike.input_pipeline import InputConfig
+        return InputConfig.from_hparams(model_hparams, self.max_length(model_hparams))
 
     # -- reading -------------------------------------------------------------------
     def filepattern(self, data_dir, mode_or_split):
@@ -169,18 +177,19 @@ class Problem:
                 example[key] = value
         return example
 
-    def dataset(self, mode, data_dir, hparams=None, shuffle=None, repeat=None, batched=True,
+    def dataset(self, mode, data_dir, config=None, shuffle=None, repeat=None, batched=True,
                 seed=None, max_records=-1, shard=None, split=None):
         """Examples of `mode` (ModeKeys) read from data_dir's shards.
 
-        Unbatched: dicts of 1-D int64 sequences. Batched (default): dicts of
-        [batch, length] int64, padded with 0, about `hparams.batch_size` tokens each.
+        `config`: the InputConfig (`problem.input_config(hparams)`; None: InputConfig()).
+        Unbatched: dicts of 1-D int32 sequences. Batched (default): dicts of
+        [batch, length] int32, padded with 0, about `config.batch_size` tokens each.
         `shard=(index, count)` reads every count-th file (one input worker of many).
         """
         import tensorflow as tf
 
         from t2tlike import input_pipeline
-        hparams = hparams or default_model_hparams()
+        config = input_pipeline.check_input_config(config)
         is_training = mode == ModeKeys.TRAIN
         shuffle = is_training if shuffle is None else shuffle
         repeat = is_training if repeat is None else repeat
@@ -197,29 +206,29 @@ class Problem:
         ds = ds.map(self.decode_example, num_parallel_calls=tf.data.AUTOTUNE)
         if self._was_reversed:
             ds = ds.map(_swap_features)
-        ds = ds.map(lambda ex: self.preprocess_example(ex, mode, hparams),
+        ds = ds.map(lambda ex: self.preprocess_example(ex, mode, config),
                     num_parallel_calls=tf.data.AUTOTUNE)
         ds = ds.map(lambda ex: {k: tf.cast(v, tf.int32) if v.dtype == tf.int64 else v
                                 for k, v in ex.items()})
-        max_length = self.max_length(hparams)
-        if is_training or (mode == ModeKeys.EVAL and hparams.get("eval_drop_long_sequences")):
-            ds = input_pipeline.filter_by_max_length(ds, max_length)
+        if is_training or (mode == ModeKeys.EVAL and config.eval_drop_long_sequences):
+            ds = input_pipeline.filter_by_max_length(ds, config.max_length)
         if shuffle:
             ds = ds.shuffle(4096, seed=seed)
         if repeat:
             ds = ds.repeat()
         if batched:
-            ds = self.batch(ds, hparams)
+            ds = self.batch(ds, config)
         return ds.prefetch(tf.data.AUTOTUNE)
 
-    def batch(self, ds, hparams):
-        """Examples -> dicts of [batch, length] (0-padded), about hparams.batch_size tokens
-        each, bucketed by length."""
+    def batch(self, ds, config):
+        """Examples -> dicts of [batch, length] (0-padded), about config.batch_size tokens
+        each, bucketed by length (config: an InputConfig)."""
         from t2tlike import input_pipeline
+        config = input_pipeline.check_input_config(config, "Problem.batch")
         return input_pipeline.batch_by_tokens(
-            ds, hparams.batch_size, self.max_length(hparams) or hparams.batch_size,
-            min_length=hparams.get("min_length_bucket", 8),
-            length_bucket_step=hparams.get("length_bucket_step", 1.1))
+            ds, config.batch_size, config.max_length,
+            min_length=config.min_length_bucket,
+            length_bucket_step=config.length_bucket_step)
 
 
 def _swap(d):

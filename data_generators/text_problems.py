@@ -8,9 +8,10 @@
 
 Each turns its samples into encoded, sharded TFRecords, building the vocabulary once from
 a bounded sample (`max_samples_for_vocab`) of the training samples' text. Text is encoded
-with ids 0 = PAD and 1 = EOS reserved, and every text feature ends in EOS. The properties
+with ids 0 = PAD and 1 = EOS reserved, and every text feature ends in EOS. The settings
 are T2T's: `vocab_type`, `approx_vocab_size`, `max_samples_for_vocab`,
-`is_generate_per_split`, `dataset_splits`, `vocab_filename`, `oov_token`.
+`is_generate_per_split`, `dataset_splits`, `vocab_filename`, `oov_token`. They are class
+attributes; a subclass sets them as class attributes or, as in T2T, as properties.
 """
 import itertools
 import numbers
@@ -34,42 +35,22 @@ class Text2TextProblem(Problem):
 
     _sample_format = '{"inputs": str, "targets": str}'   # for error messages
 
-    @property
-    def dataset_splits(self):
-        return [{"split": DatasetSplit.TRAIN, "shards": 10},
-                {"split": DatasetSplit.EVAL, "shards": 1}]
-
-    @property
-    def is_generate_per_split(self):
-        """False: generate_samples is called once and its samples are split by shard count."""
-        return True
-
-    @property
-    def vocab_type(self):
-        return VocabType.SUBWORD
-
-    @property
-    def approx_vocab_size(self):
-        return 2 ** 15
-
-    @property
-    def max_samples_for_vocab(self):
-        """How many training samples the vocabulary is built from (None: all of them)."""
-        return 100_000
-
-    @property
-    def oov_token(self):
-        return "<UNK>"
+    dataset_splits = [{"split": DatasetSplit.TRAIN, "shards": 10},
+                      {"split": DatasetSplit.EVAL, "shards": 1}]
+    # False: generate_samples is called once and its samples are split by shard count.
+    is_generate_per_split = True
+    vocab_type = VocabType.SUBWORD
+    approx_vocab_size = 2 ** 15
+    # How many training samples the vocabulary is built from (None: all of them).
+    max_samples_for_vocab = 100_000
+    oov_token = "<UNK>"
+    has_inputs = True
 
     @property
     def vocab_filename(self):
         if self.vocab_type == VocabType.SUBWORD:
             return f"vocab.{self.dataset_filename()}.{self.approx_vocab_size}.model"
         return f"vocab.{self.dataset_filename()}.{self.vocab_type}"
-
-    @property
-    def has_inputs(self):
-        return True
 
     def generate_samples(self, data_dir, tmp_dir, dataset_split):
         """Yields dicts {"inputs": str, "targets": str} for one split."""
@@ -168,10 +149,7 @@ class Text2SelfProblem(Text2TextProblem):
     """
 
     _sample_format = '{"targets": str}'
-
-    @property
-    def has_inputs(self):
-        return False
+    has_inputs = False
 
     def generate_samples(self, data_dir, tmp_dir, dataset_split):
         """Yields dicts {"targets": str} for one split."""

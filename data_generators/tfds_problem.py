@@ -342,10 +342,6 @@ class _TfdsProblem:
         return self.source.options.get("vocab_samples", DEFAULT_VOCAB_SAMPLES)
 
     @property
-    def is_generate_per_split(self):
-        return True
-
-    @property
     def dataset_splits(self):
         splits = [{"split": DatasetSplit.TRAIN, "shards": TRAIN_SHARDS},
                   {"split": DatasetSplit.EVAL, "shards": 1}]

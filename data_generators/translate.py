@@ -60,10 +60,6 @@ class TranslateProblem(text_problems.Text2TextProblem):
         return self.source_data_files(DatasetSplit.TRAIN)
 
     @property
-    def approx_vocab_size(self):
-        return 2 ** 15
-
-    @property
     def dataset_splits(self):
         """Train (10 shards) and dev, and test when `source_data_files` has one."""
         splits = [{"split": DatasetSplit.TRAIN, "shards": 10},

@@ -9,10 +9,10 @@ The URLs and member names are those of T2T's translate_ende.py (its dev.tgz is W
 which holds both newstest2013 and newstest2014). Archives are downloaded once into
 tmp_dir and read in place; every problem here shares them.
 
-`translate_ende` and `translate_ende_wmt32k` (T2T's name) are one problem: the same
-32k-piece SentencePiece vocabulary and the same files (translate_ende-* shards and
-vocab.translate_ende.32768.model), so data generated under either name serves both.
-`translate_ende_wmt8k` has its own 8k-piece vocabulary and files.
+`translate_ende_wmt32k` (T2T's name) is a registry alias of `translate_ende`: one
+problem, with the same 32k-piece SentencePiece vocabulary and the same files
+(translate_ende-* shards and vocab.translate_ende.32768.model), so data generated under
+either name serves both. `translate_ende_wmt8k` has its own 8k-piece vocabulary and files.
 """
 from data_generators.problem import DatasetSplit
 from data_generators.translate import TranslateProblem
@@ -59,13 +59,9 @@ class TranslateEnde(TranslateProblem):
     def source_data_files(self, dataset_split):
         return ende_source_data_files(dataset_split)
 
-    def dataset_filename(self):
-        return "translate_ende"       # translate_ende_wmt32k writes and reads these too
 
-
-@registry.register_problem("translate_ende_wmt32k")
-class TranslateEndeWmt32k(TranslateEnde):
-    """T2T's name for translate_ende: the same problem, vocabulary and files."""
+registry.problems.register_alias("translate_ende_wmt32k", "translate_ende")
+TranslateEndeWmt32k = TranslateEnde   # T2T's class name, for user code that subclasses it
 
 
 @registry.register_problem

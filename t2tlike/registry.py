@@ -9,6 +9,16 @@ T2T's decorators keep their names and both forms work::
 
     @registry.register_problem              # name from the class
     @registry.register_hparams("my_set")    # explicit name
+
+A second name for an entry is an alias, not a second registration::
+
+    registry.problems.register_alias("translate_ende_wmt32k", "translate_ende")
+
+Looking up an alias gives the target's entry itself, so `registry.problem(alias)` is the
+target's problem: the same name (`problem.name` is the target's), the same vocabulary and
+the same data files. Data generated under either name is found under both, which is the
+point of an alias (T2T's name for one of our problems). `--registry_help` lists an alias
+beside the names, as `alias -> target`.
 """
 import inspect
 import re
@@ -36,6 +46,12 @@ def _origin(obj):
         return getattr(obj, "__module__", "<unknown>")
 
 
+def _caller_origin():
+    """file:line of the code that called the Registry method calling this."""
+    frame = inspect.currentframe().f_back.f_back
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
 def _same_definition(a, b):
     """True when b is a is, or is a re-import of, the same module-level definition."""
     return a is b or (getattr(a, "__module__", None) == getattr(b, "__module__", 1) and
@@ -51,6 +67,7 @@ class Registry:
         self.plural = plural or kind + "s"
         self._entries = {}
         self._origins = {}
+        self._aliases = {}   # alias -> the registered name it stands for
         self._prefixes = {}   # prefix -> (factory, usage line)
         self._composer = None   # (factory, usage line) for '+'-joined names
 
@@ -58,6 +75,11 @@ class Registry:
         """Decorator usable as `@reg.register`, `@reg.register()` or `@reg.register("name")`."""
         def add(obj, name=None):
             name = name or default_name(obj)
+            if name in self._aliases:
+                raise UserError(
+                    f"{self.kind} '{name}' is already registered as an alias of "
+                    f"'{self._aliases[name]}' (at {self._origins[name]}). Pick another name, "
+                    f"e.g. @registry.{self.decorator}(\"{name}_v2\").")
             if name in self._entries and not _same_definition(self._entries[name], obj):
                 raise UserError(
                     f"{self.kind} '{name}' is already registered (first registered at "
@@ -73,20 +95,58 @@ class Registry:
             return add(name_or_obj)
         return lambda obj: add(obj, name_or_obj)
 
+    def register_alias(self, alias, name):
+        """Makes `alias` another name of the registered `name` (see the module docstring).
+
+        Strict: `name` must be registered (an alias of an alias stands for its target) and
+        `alias` must be free; registering the same alias of the same name again is allowed
+        (a module imported twice).
+        """
+        target = self._aliases.get(name, name)
+        if target not in self._entries:
+            raise UnknownNameError(
+                f"cannot make '{alias}' an alias of unknown {self.kind} '{name}'."
+                f"{did_you_mean(name, self._all_names())} Register '{name}' first (import "
+                "its module before registering the alias).")
+        if self._aliases.get(alias) == target:
+            return alias
+        if alias in self._entries or alias in self._aliases:
+            first = (f" as an alias of '{self._aliases[alias]}'" if alias in self._aliases
+                     else "")
+            raise UserError(f"{self.kind} '{alias}' is already registered{first} (at "
+                            f"{self._origins[alias]}); it cannot also be an alias of "
+                            f"'{target}'. Pick another alias.")
+        self._aliases[alias] = target
+        self._origins[alias] = _caller_origin()
+        return alias
+
     def get(self, name):
+        name = self._aliases.get(name, name)
         if name not in self._entries:
             raise UnknownNameError(
-                f"unknown {self.kind} '{name}'.{did_you_mean(name, self._entries)} "
+                f"unknown {self.kind} '{name}'.{did_you_mean(name, self._all_names())} "
                 f"List every registered {self.kind} with: {LIST_COMMAND}")
         return self._entries[name]
 
     __getitem__ = get
 
     def __contains__(self, name):
-        return name in self._entries
+        return name in self._entries or name in self._aliases
 
     def names(self):
+        """The registered names, sorted (aliases not included; see `aliases`)."""
         return sorted(self._entries)
+
+    def aliases(self):
+        """{alias: the registered name it stands for}."""
+        return dict(self._aliases)
+
+    def canonical_name(self, name):
+        """The registered name that `name` (a name or an alias) stands for."""
+        return self._aliases.get(name, name)
+
+    def _all_names(self):
+        return list(self._entries) + list(self._aliases)
 
     def register_prefix(self, prefix, factory, usage=""):
         """Names starting with `prefix` are made by `factory(name, was_reversed=...)`.
@@ -131,9 +191,13 @@ class Registry:
         return self._composer[1] if self._composer else None
 
     def unregister(self, name):
-        """Removes a name (for tests that register throw-away entries)."""
-        self._entries.pop(name, None)
-        self._origins.pop(name, None)
+        """Removes a name or an alias (for tests that register throw-away entries); removing
+        a name removes its aliases too."""
+        doomed = [name] + [a for a, target in self._aliases.items() if target == name]
+        for key in doomed:
+            self._entries.pop(key, None)
+            self._aliases.pop(key, None)
+            self._origins.pop(key, None)
 
 
 problems = Registry("problem")
@@ -264,6 +328,10 @@ def help_string():
         names = reg.names()
         parts.append(f"{reg.plural} ({len(names)}):")
         parts.extend(f"  {n}" for n in names)
+        if reg.aliases():
+            parts.append(f"{reg.kind} aliases (another name for the same entry):")
+            parts.extend(f"  {alias} -> {target}"
+                         for alias, target in sorted(reg.aliases().items()))
         if reg.prefix_usages():
             parts.append(f"{reg.kind} families (by name prefix):")
             parts.extend(f"  {usage}" for usage in reg.prefix_usages())

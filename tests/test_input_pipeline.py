@@ -1,4 +1,6 @@
-"""t2tlike/input_pipeline.py: length buckets, batching by token count, length filtering."""
+"""t2tlike/input_pipeline.py: InputConfig, length buckets, batching by token count, length
+filtering."""
+import dataclasses
 import random
 
 import numpy as np
@@ -6,6 +8,9 @@ import pytest
 import tensorflow as tf
 
 from t2tlike import input_pipeline
+from t2tlike.errors import UserError
+from t2tlike.hparams import HParams
+from t2tlike.input_pipeline import InputConfig
 
 
 def make_dataset(lengths, seed=0):
@@ -131,3 +136,64 @@ def test_batch_by_tokens_drop_remainder():
 def test_padding_fraction():
     batch = {"targets": tf.constant([[3, 4, 0, 0], [5, 0, 0, 0]])}
     assert float(input_pipeline.padding_fraction(batch)) == pytest.approx(5 / 8)
+
+
+# -- InputConfig ----------------------------------------------------------------------------
+def input_hparams(**overrides):
+    """basic_params1's input keys, with overrides."""
+    return HParams(batch_size=4096, max_length=0, min_length_bucket=8, length_bucket_step=1.1,
+                   eval_drop_long_sequences=False, multiproblem_mixing="batch").replace(
+                       **overrides)
+
+
+def test_input_config_from_hparams_reads_the_input_keys():
+    hp = input_hparams(batch_size=2048, max_length=100, min_length_bucket=4,
+                       length_bucket_step=1.5, eval_drop_long_sequences=True,
+                       multiproblem_mixing="example")
+    hp.add_hparam("hidden_size", 512)                        # model keys are not read
+    assert InputConfig.from_hparams(hp) == InputConfig(
+        batch_size=2048, max_length=100, min_length_bucket=4, length_bucket_step=1.5,
+        eval_drop_long_sequences=True, multiproblem_mixing="example")
+    assert InputConfig.from_hparams(hp, max_length=7).max_length == 7   # a resolved limit
+    assert InputConfig.from_hparams(input_hparams(batch_size=300)).max_length == 300
+    assert InputConfig() == InputConfig(batch_size=4096, max_length=4096)
+    with pytest.raises(TypeError, match="expects model hparams"):
+        InputConfig.from_hparams(InputConfig())
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("length_bucket_step", 1.0, "length_bucket_step must be > 1.0"),
+    ("length_bucket_step", 0.9, "length_bucket_step must be > 1.0"),
+    ("batch_size", 0, "batch_size must be an integer >= 1"),
+    ("max_length", -1, "max_length must be an integer >= 0"),
+    ("min_length_bucket", 0, "min_length_bucket must be an integer >= 1"),
+    ("eval_drop_long_sequences", "yes", "eval_drop_long_sequences must be True or False"),
+    ("multiproblem_mixing", "task", "multiproblem_mixing must be"),
+])
+def test_input_config_checks_its_values(field, value, message):
+    with pytest.raises(UserError, match=message):
+        InputConfig(**{field: value})
+    if not isinstance(value, str) or field == "multiproblem_mixing":   # HParams is typed
+        with pytest.raises(UserError, match=message):
+            InputConfig.from_hparams(input_hparams(**{field: value}))
+    with pytest.raises(UserError, match=message):
+        dataclasses.replace(InputConfig(), **{field: value})
+
+
+def test_input_config_is_frozen_and_names_its_fields_on_a_miss():
+    config = InputConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.batch_size = 1
+    with pytest.raises(AttributeError, match="InputConfig has no field 'hidden_size'; its "
+                                             "fields: batch_size, max_length"):
+        config.hidden_size
+    assert not hasattr(config, "hidden_size")
+    assert hash(config) == hash(InputConfig())
+
+
+def test_check_input_config_refuses_model_hparams():
+    assert input_pipeline.check_input_config(None) == InputConfig()
+    config = InputConfig(batch_size=64)
+    assert input_pipeline.check_input_config(config) is config
+    with pytest.raises(TypeError, match="Problem.dataset expects an InputConfig .*got HParams"):
+        input_pipeline.check_input_config(input_hparams())

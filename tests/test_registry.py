@@ -1,5 +1,6 @@
 """t2tlike/registry.py: names, strict duplicates, helpful misses, `_rev` problems."""
 import inspect
+import os
 
 import pytest
 
@@ -196,6 +197,71 @@ def test_unregister_removes_the_name():
     reg.register("gone")(type("Other", (), {}))   # free to reuse
 
 
+# -- aliases ------------------------------------------------------------------------------------
+def test_an_alias_looks_up_its_target():
+    reg = registry.Registry("model")
+    target = reg.register("transformer")(type("T", (), {}))
+    assert reg.register_alias("transformer_t2t", "transformer") == "transformer_t2t"
+    assert reg.get("transformer_t2t") is target and reg["transformer_t2t"] is target
+    assert "transformer_t2t" in reg
+    assert reg.names() == ["transformer"]                       # names are not aliases
+    assert reg.aliases() == {"transformer_t2t": "transformer"}
+    assert reg.canonical_name("transformer_t2t") == "transformer"
+    reg.register_alias("transformer_t2t", "transformer")         # the same again: allowed
+    reg.register_alias("t2t_again", "transformer_t2t")           # of an alias: its target
+    assert reg.aliases()["t2t_again"] == "transformer"
+    assert target.registered_name == "transformer"
+
+
+def test_aliases_are_strict():
+    reg = registry.Registry("model")
+    reg.register("transformer")(type("T", (), {}))
+    reg.register("lstm")(type("L", (), {}))
+    with pytest.raises(UnknownNameError, match="alias of unknown model 'transformr'.*"
+                                               "Did you mean: transformer"):
+        reg.register_alias("my_alias", "transformr")
+    with pytest.raises(UserError, match="model 'lstm' is already registered .*test_registry"):
+        reg.register_alias("lstm", "transformer")
+    reg.register_alias("short", "transformer")
+    with pytest.raises(UserError, match="'short' is already registered as an alias of "
+                                        "'transformer'"):
+        reg.register_alias("short", "lstm")
+    with pytest.raises(UserError, match="'short' is already registered as an alias"):
+        reg.register("short")(type("S", (), {}))
+    assert reg.get("short") is reg.get("transformer")
+    with pytest.raises(UnknownNameError, match="Did you mean: short"):
+        reg.get("shortt")                                       # aliases are suggested too
+    reg.unregister("transformer")                               # and take their aliases along
+    assert "short" not in reg and reg.aliases() == {}
+
+
+def test_a_problem_alias_is_the_target_problem_with_its_files(throwaway, tmp_path):
+    import helpers
+    cls = helpers.tiny_problem_class(name="ThrowawayAliasTarget")
+    registry.register_problem(cls)
+    throwaway(registry.problems, "throwaway_alias_target")
+    registry.problems.register_alias("throwaway_alias_t2t_name", "throwaway_alias_target")
+    by_alias = registry.problem("throwaway_alias_t2t_name")
+    assert type(by_alias) is cls and by_alias.name == "throwaway_alias_target"
+    assert registry.problem("throwaway_alias_t2t_name_rev").name == \
+        "throwaway_alias_target_rev"
+    # Generated under the alias, read under the alias and under the target's name.
+    helpers.generate_tiny_data(tmp_path, by_alias)
+    files = registry.problem("throwaway_alias_t2t_name").data_files(str(tmp_path), "train")
+    assert files == registry.problem("throwaway_alias_target").data_files(str(tmp_path), "train")
+    assert all(os.path.basename(f).startswith("throwaway_alias_target-train-") for f in files)
+    help_text = registry.help_string()
+    assert "  throwaway_alias_t2t_name -> throwaway_alias_target\n" in help_text + "\n"
+    assert "  throwaway_alias_t2t_name\n" not in help_text
+
+
+def test_the_t2t_name_translate_ende_wmt32k_is_an_alias():
+    from data_generators import translate_ende  # noqa: F401
+    assert registry.problems.aliases()["translate_ende_wmt32k"] == "translate_ende"
+    assert type(registry.problem("translate_ende_wmt32k")) is translate_ende.TranslateEnde
+    assert "  translate_ende_wmt32k -> translate_ende" in registry.help_string()
+
+
 # -- '+' composition (the composer comes from data_generators/multi_problem.py) -----------------
 def test_plus_joined_names_compose_one_multi_problem():
     from data_generators import algorithmic  # noqa: F401  (registers the parts)
@@ -215,7 +281,7 @@ def test_plus_joined_names_compose_one_multi_problem():
 
 
 def test_an_unknown_part_of_a_composition_raises_the_usual_error_for_that_part():
-    from data_generators import multi_problem  # noqa: F401
+    from data_generators import algorithmic, multi_problem  # noqa: F401
     with pytest.raises(UnknownNameError) as err:
         registry.problem("algorithmic_reverse_binary40+algoritmic_identity_binary40")
     message = str(err.value)

@@ -238,3 +238,23 @@ def test_generate_data_without_test_split(tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted(
         [f"{name}-train-00000-of-00002", f"{name}-train-00001-of-00002",
          f"{name}-dev-00000-of-00001"])
+
+
+@pytest.mark.parametrize("name", T2T_NAMES)
+def test_each_problem_is_one_class_under_its_family(name):
+    cls = type(registry.problem(name))
+    family = cls.__mro__[1]
+    assert family is algorithmic.AlgorithmicProblem or \
+        family.__mro__[1] is algorithmic.AlgorithmicProblem
+    assert not [c for c in cls.__mro__[1:] if "registered_name" in c.__dict__]
+
+
+def test_dataset_splits_follow_the_sizes():
+    problem = helpers.tiny_problem(num_shards=3)
+    assert problem.dataset_splits == [{"split": "train", "shards": 3},
+                                      {"split": "dev", "shards": 1},
+                                      {"split": "test", "shards": 1}]
+    assert [s["split"] for s in helpers.tiny_problem(test_size=0).dataset_splits] == \
+        ["train", "dev"]
+    assert registry.problem("algorithmic_reverse_binary40").dataset_splits[0] == \
+        {"split": "train", "shards": 10}

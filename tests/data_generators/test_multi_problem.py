@@ -1,9 +1,11 @@
-"""data_generators/multi_problem.py: shared vocabulary, task tags, per-task shards, the
-live-weighted training mixture, per-task datasets and '+' composition in the registry.
+"""data_generators/multi_problem.py and multi_problem_data.py: shared vocabulary, task
+tags, per-task shards, the live-weighted training mixture, per-task datasets and '+'
+composition in the registry.
 
 Every datagen here is of tiny algorithmic / text problems (a few hundred samples) and
 takes about a second; no Multi30k data is generated.
 """
+import dataclasses
 import os
 import random
 
@@ -11,20 +13,23 @@ import numpy as np
 import pytest
 
 import helpers
-from data_generators import algorithmic, multi_problem, text_encoder
-from data_generators.multi_problem import (MultiProblem, MultiTranslateMulti30k,
-                                           TaskTagEncoder, file_safe_name)
-from data_generators.problem import DatasetSplit, ModeKeys, default_model_hparams
+from data_generators import algorithmic, multi_problem_data, text_encoder
+from data_generators.multi30k import MultiTranslateMulti30k
+from data_generators.multi_problem import MultiProblem, file_safe_name
+from data_generators.problem import DatasetSplit, ModeKeys
+from data_generators.text_encoder import TaskTagEncoder
 from data_generators.text_problems import Text2ClassProblem, Text2SelfProblem
 from t2tlike import registry
 from t2tlike.errors import UnknownNameError, UserError
+from t2tlike.hparams import HParams
+from t2tlike.input_pipeline import InputConfig, TaskMixture
 
 TinyReverse = helpers.tiny_problem_class(algorithmic.AlgorithmicReverseBinary40)
 TinyIdentity = helpers.tiny_problem_class(algorithmic.AlgorithmicIdentityBinary40)
 TinyShift = helpers.tiny_problem_class(algorithmic.AlgorithmicShiftDecimal40, train_length=8,
                                        dev_length=8)
 REVERSE, IDENTITY = "tiny_algorithmic_reverse_binary40", "tiny_algorithmic_identity_binary40"
-SMALL_BATCHES = default_model_hparams().replace(batch_size=128)
+SMALL_BATCHES = InputConfig(batch_size=128)
 
 
 class TinyMulti(MultiProblem):
@@ -159,8 +164,7 @@ def test_datagen_twice_leaves_the_files_as_they_are(generated):
 def test_training_mixture_batches_hold_one_task_each(generated):
     problem, data_dir = generated
     encoder = problem.get_feature_encoders(data_dir)["inputs"]
-    problem.set_task_weights([1, 1])
-    seen = set()
+    seen = set()   # (no mixture given: a uniform one)
     for batch in problem.dataset(ModeKeys.TRAIN, data_dir, SMALL_BATCHES, seed=3).take(40):
         task_id = batch["task_id"].numpy()
         assert task_id.shape == (batch["inputs"].shape[0], 1)
@@ -174,10 +178,9 @@ def test_training_mixture_batches_hold_one_task_each(generated):
 def test_example_mixing_puts_several_tasks_in_a_batch_and_follows_the_weights(generated):
     problem, data_dir = generated
     encoder = problem.get_feature_encoders(data_dir)["inputs"]
-    hparams = default_model_hparams().replace(batch_size=128)
-    hparams.add_hparam("multiproblem_mixing", "example")
-    problem.set_task_weights([1, 1])
-    iterator = iter(problem.dataset(ModeKeys.TRAIN, data_dir, hparams, seed=3))
+    config = InputConfig(batch_size=128, multiproblem_mixing="example")
+    mixture = TaskMixture(2)
+    iterator = iter(problem.dataset(ModeKeys.TRAIN, data_dir, config, seed=3, mixture=mixture))
     mixed, rows = 0, []
     for _ in range(40):
         batch = next(iterator)
@@ -190,21 +193,32 @@ def test_example_mixing_puts_several_tasks_in_a_batch_and_follows_the_weights(ge
     # batch would give 0 mixed batches)
     assert mixed >= 20, mixed                           # most batches hold both tasks
     assert 0.3 < np.mean(rows) < 0.7                    # and the weights are 1:1
-    problem.set_task_weights([1, 0])
+    mixture.set([1, 0])
     # Rows drawn before the change still wait in the length buckets, so it shows gradually.
     later = np.concatenate([next(iterator)["task_id"].numpy()[:, 0] for _ in range(60)][30:])
     assert np.mean(later == 1) < 0.1, np.bincount(later)
-    problem.set_task_weights([1, 1])
     with pytest.raises(UserError, match="multiproblem_mixing must be"):
-        problem.dataset(ModeKeys.TRAIN, data_dir, hparams.replace(multiproblem_mixing="x"))
+        dataclasses.replace(config, multiproblem_mixing="x")
+
+
+def test_model_hparams_are_not_an_input_config(generated):
+    problem, data_dir = generated
+    hparams = HParams(batch_size=128, max_length=0, min_length_bucket=8,
+                      length_bucket_step=1.1, eval_drop_long_sequences=False,
+                      multiproblem_mixing="batch")
+    with pytest.raises(TypeError, match="MultiProblem.dataset expects an InputConfig"):
+        problem.dataset(ModeKeys.TRAIN, data_dir, hparams)
+    assert problem.input_config(hparams) == SMALL_BATCHES
 
 
 def test_assigning_task_weights_changes_the_mixture_of_a_running_iterator(generated):
     problem, data_dir = generated
-    weights = problem.task_weights
+    mixture = TaskMixture(2, problem.task_names)
+    weights = mixture.weights
     assert weights.dtype.name == "float32" and weights.shape == (2,)
     weights.assign([1.0, 0.0])
-    iterator = iter(problem.dataset(ModeKeys.TRAIN, data_dir, SMALL_BATCHES, seed=5))
+    iterator = iter(problem.dataset(ModeKeys.TRAIN, data_dir, SMALL_BATCHES, seed=5,
+                                    mixture=mixture))
 
     def next_tasks(n):
         return [int(next(iterator)["task_id"][0, 0]) for _ in range(n)]
@@ -212,14 +226,15 @@ def test_assigning_task_weights_changes_the_mixture_of_a_running_iterator(genera
     assert next_tasks(20) == [0] * 20
     weights.assign([0.0, 1.0])                  # the same iterator, from its next batch
     assert next_tasks(20) == [1] * 20
-    problem.set_task_weights([3, 1])            # normalised
+    mixture.set([3, 1])                         # normalised
     np.testing.assert_allclose(weights.numpy(), [0.75, 0.25])
     counts = np.bincount(next_tasks(200), minlength=2)
     assert 120 < counts[0] < 180                # ~150 expected
     for bad in ([1, 0, 0], [0, 0], [-1, 2], [np.nan, 1]):
         with pytest.raises(ValueError, match="task weights must be 2 finite values"):
-            problem.set_task_weights(bad)
-    problem.set_task_weights([1, 1])
+            mixture.set(bad)
+    with pytest.raises(UserError, match="has 2 tasks but the task mixture has 3 weights"):
+        problem.dataset(ModeKeys.TRAIN, data_dir, SMALL_BATCHES, mixture=TaskMixture(3))
 
 
 def test_a_task_dataset_reads_only_that_task(generated):
@@ -255,7 +270,7 @@ def test_missing_data_names_the_multi_problem_to_generate(tmp_path):
 def test_task_sizes_are_counted_once(generated, monkeypatch):
     problem, data_dir = generated
     assert problem.task_sizes(data_dir) == [200, 200]
-    monkeypatch.setattr(multi_problem, "_TaskData", None)   # would fail if used again
+    monkeypatch.setattr(multi_problem_data, "TaskData", None)   # would fail if used again
     assert problem.task_sizes(data_dir) == [200, 200]
 
 
@@ -292,7 +307,6 @@ def test_classification_and_language_model_tasks_share_the_vocabulary(tmp_path):
     numbers = [int(n) for n in _tokens(encoder.decode(counting[0]["targets"]))]
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
     # Batches of all three kinds mix in one training dataset.
-    problem.set_task_weights([1, 1, 1])
     batches = problem.dataset(ModeKeys.TRAIN, data_dir, SMALL_BATCHES, seed=2).take(30)
     assert {int(b["task_id"][0, 0]) for b in batches} == {0, 1, 2}
 

@@ -9,10 +9,14 @@ from data_generators.problem import DatasetSplit, ModeKeys, Problem
 from t2tlike import registry
 from t2tlike.errors import UserError
 from t2tlike.hparams import HParams
+from t2tlike.input_pipeline import InputConfig
 
 
 def model_hparams(**overrides):
-    return problem_lib.default_model_hparams().replace(**overrides)
+    """The input keys of the model hparams (basic_params1's defaults), with overrides."""
+    return HParams(batch_size=4096, max_length=0, min_length_bucket=8, length_bucket_step=1.1,
+                   eval_drop_long_sequences=False, multiproblem_mixing="batch").replace(
+                       **overrides)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +30,7 @@ def shift_data(tmp_path_factory):
 
 
 def batches(problem, data_dir, mode=ModeKeys.EVAL, **kwargs):
-    kwargs.setdefault("hparams", model_hparams(batch_size=128))
+    kwargs.setdefault("config", InputConfig(batch_size=128))
     return list(problem.dataset(mode, data_dir, **kwargs).as_numpy_iterator())
 
 
@@ -59,8 +63,7 @@ def test_dataset_yields_int32_batches(shift_data):
 def test_dataset_modes_read_their_split(shift_data):
     cls, data_dir = shift_data
     problem = cls()
-    train = problem.dataset(ModeKeys.TRAIN, data_dir, hparams=model_hparams(batch_size=128),
-                            seed=1)
+    train = problem.dataset(ModeKeys.TRAIN, data_dir, InputConfig(batch_size=128), seed=1)
     # training repeats and shuffles: more batches than one pass holds
     assert sum(b["inputs"].shape[0] for b in train.take(100).as_numpy_iterator()) > 200
     unbatched = list(problem.dataset(ModeKeys.PREDICT, data_dir, batched=False)
@@ -77,17 +80,15 @@ def test_dataset_filters_by_max_length(shift_data):
     """Training drops examples longer than max_length; eval keeps them unless
     eval_drop_long_sequences is set (T2T's behaviour)."""
     cls, data_dir = shift_data
-    read = lambda mode, hp: list(cls().dataset(mode, data_dir, batched=False, hparams=hp,
-                                               repeat=False).as_numpy_iterator())
+    read = lambda mode, config: list(cls().dataset(mode, data_dir, config, batched=False,
+                                                   repeat=False).as_numpy_iterator())
     everything = read(ModeKeys.EVAL, None)
     train_all = read(ModeKeys.TRAIN, None)
-    train = read(ModeKeys.TRAIN, model_hparams(max_length=12))
+    train = read(ModeKeys.TRAIN, InputConfig(max_length=12))
     assert 0 < len(train) < len(train_all)
     assert all(len(e["inputs"]) <= 12 and len(e["targets"]) <= 12 for e in train)
-    assert len(read(ModeKeys.EVAL, model_hparams(max_length=12))) == len(everything)
-    dropping = model_hparams(max_length=12)
-    dropping.add_hparam("eval_drop_long_sequences", True)
-    examples = read(ModeKeys.EVAL, dropping)
+    assert len(read(ModeKeys.EVAL, InputConfig(max_length=12))) == len(everything)
+    examples = read(ModeKeys.EVAL, InputConfig(max_length=12, eval_drop_long_sequences=True))
     assert 0 < len(examples) < len(everything)
     assert all(len(e["inputs"]) <= 12 and len(e["targets"]) <= 12 for e in examples)
 
@@ -223,6 +224,55 @@ def test_max_length_defaults_to_batch_size():
     problem = Problem()
     assert problem.max_length(model_hparams(max_length=0, batch_size=300)) == 300
     assert problem.max_length(model_hparams(max_length=50)) == 50
+    assert problem.input_config(model_hparams(max_length=0, batch_size=300)).max_length == 300
+    assert InputConfig(batch_size=300).max_length == 300       # 0 means batch_size
+
+
+def test_input_config_resolves_a_t2t_max_length_hook(shift_data):
+    """A problem overriding T2T's max_length(model_hparams) gets its limit into the config,
+    which is all that dataset reads."""
+    cls, data_dir = shift_data
+
+    class Short(cls):
+        registered_name = cls().base_name   # reads the same files
+
+        def max_length(self, model_hparams):
+            return model_hparams.batch_size // 100
+
+    problem = Short()
+    config = problem.input_config(model_hparams(batch_size=1200, length_bucket_step=1.5))
+    assert config == InputConfig(batch_size=1200, max_length=12, length_bucket_step=1.5)
+    train = list(problem.dataset(ModeKeys.TRAIN, data_dir, config, batched=False,
+                                 repeat=False).as_numpy_iterator())
+    assert train and all(len(e["inputs"]) <= 12 and len(e["targets"]) <= 12 for e in train)
+
+
+def test_dataset_takes_an_input_config_not_model_hparams(shift_data):
+    cls, data_dir = shift_data
+    with pytest.raises(TypeError, match="Problem.dataset expects an InputConfig.*got HParams"
+                                        ".*problem.input_config\\(hparams\\)"):
+        cls().dataset(ModeKeys.EVAL, data_dir, model_hparams())
+
+
+def test_preprocess_example_receives_the_input_config(shift_data):
+    cls, data_dir = shift_data
+    seen = []
+
+    class Preprocessed(cls):
+        registered_name = cls().base_name   # reads the same files
+
+        def preprocess_example(self, example, mode, hparams):
+            seen.append((mode, hparams))
+            return {**example, "targets": example["targets"][:hparams.max_length]}
+
+    config = InputConfig(batch_size=128, max_length=3)
+    examples = list(Preprocessed().dataset(ModeKeys.EVAL, data_dir, config, batched=False)
+                    .as_numpy_iterator())
+    assert seen == [(ModeKeys.EVAL, config)]
+    assert all(len(e["targets"]) <= 3 for e in examples)
+    with pytest.raises(AttributeError, match="InputConfig has no field 'hidden_size'.*not "
+                                             "the model hparams"):
+        config.hidden_size
 
 
 def test_default_hparams_and_metrics():

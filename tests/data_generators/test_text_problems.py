@@ -284,7 +284,8 @@ def test_missing_text_field_is_a_user_error(tmp_path):
 def test_text2class_dataset_has_one_label_per_example(tmp_path):
     problem = variant(BlueTopic, VocabType.CHARACTER)
     problem.generate_data(str(tmp_path), None)
-    batch = next(iter(problem.dataset(ModeKeys.EVAL, str(tmp_path), tiny_hparams())))
+    batch = next(iter(problem.dataset(ModeKeys.EVAL, str(tmp_path),
+                                      problem.input_config(tiny_hparams()))))
     assert batch["inputs"].dtype == tf.int32 and batch["inputs"].shape.rank == 2
     assert batch["targets"].shape[1:] == (1,)
     assert set(batch["targets"].numpy().ravel()) == {0, 1}

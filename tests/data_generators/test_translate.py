@@ -210,9 +210,13 @@ def test_registered_wmt_problems():
     assert ende.dataset_filename() == t2t_name.dataset_filename() == "translate_ende"
     assert ende.vocab_filename == t2t_name.vocab_filename == "vocab.translate_ende.32768.model"
     assert small.vocab_filename == "vocab.translate_ende_wmt8k.8192.model"
-    assert t2t_name.name == "translate_ende_wmt32k"
+    # An alias: the same problem, named as its target.
+    assert type(t2t_name) is type(ende) and t2t_name.name == "translate_ende"
+    assert registry.problems.aliases()["translate_ende_wmt32k"] == "translate_ende"
     rev = registry.problem("translate_ende_wmt32k_rev")
-    assert rev.name == "translate_ende_wmt32k_rev" and rev.was_reversed
+    assert rev.name == "translate_ende_rev" and rev.was_reversed
+    assert rev.dataset_filename() == "translate_ende"
+    assert translate_ende.TranslateEndeWmt32k is translate_ende.TranslateEnde
     assert [s["split"] for s in ende.dataset_splits] == ["train", "dev", "test"]
     urls = {url for split in ("train", "dev", "test") for url, _ in ende.source_data_files(split)}
     assert len(urls) == 4 and all(translate.is_archive(u) for u in urls)
