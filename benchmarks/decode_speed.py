@@ -43,9 +43,10 @@ def main(argv):
     import t2tlike.models  # noqa: F401
     from t2tlike import registry
     from t2tlike.decoding import decoder as decoder_lib
+    from t2tlike.files import atomic_write
+    from t2tlike.t2t_model import build_model
     from t2tlike.training import run_config
     from t2tlike.training.benchmark import time_decoding
-    from t2tlike.training.trainer import build_model
 
     run_config.set_cpu_threads(FLAGS.intra_op_parallelism_threads,
                                FLAGS.inter_op_parallelism_threads)
@@ -69,8 +70,7 @@ def main(argv):
           f"{timed['per_sec']:.1f} sentences/s ({len(encoded)} in {timed['seconds']:.1f} s; "
           f"first batch with the trace {timed['first_batch_seconds']:.1f} s)")
     if FLAGS.output:
-        with open(FLAGS.output, "w", encoding="utf-8") as f:
-            f.write("".join(line + "\n" for line in timed["outputs"]))
+        atomic_write(FLAGS.output, "".join(line + "\n" for line in timed["outputs"]))
 
 
 if __name__ == "__main__":

@@ -92,9 +92,8 @@ def main(argv):
           f"{table(results)}")
     if FLAGS.json_out:
         from t2tlike.errors import UserError
-        from t2tlike.training.run_config import atomic_write
+        from t2tlike.files import atomic_write
         try:
-            os.makedirs(os.path.dirname(os.path.abspath(FLAGS.json_out)), exist_ok=True)
             atomic_write(FLAGS.json_out, json.dumps({**results, "setup": setup}, indent=2) + "\n")
         except OSError as e:
             raise UserError(f"--json_out={FLAGS.json_out}: cannot write it ({e.strerror}); the "

@@ -16,30 +16,19 @@ flags.DEFINE_enum("bleu_variant", "cased", ["cased", "uncased"], "Case-sensitive
 
 
 def main(argv):
-    import os
-
-    import sacrebleu
-
     from t2tlike.errors import UserError
+    from t2tlike.files import read_text
+    from t2tlike.training.metrics import corpus_bleu
     cli.require("translation", "reference")
-    texts = {}
-    for flag in ("translation", "reference"):
-        path = FLAGS[flag].value
-        if not os.path.isfile(path):
-            raise UserError(f"--{flag}: {path} does not exist or is not a file.")
-        try:
-            with open(path, encoding="utf-8") as f:
-                texts[flag] = f.read().splitlines()
-        except UnicodeDecodeError as e:
-            raise UserError(f"--{flag}: {path} is not valid UTF-8 (byte {e.start}).")
-    hyp, ref = texts["translation"], texts["reference"]
+    hyp, ref = (read_text(FLAGS[flag].value, f"--{flag}").splitlines()
+                for flag in ("translation", "reference"))
     if len(hyp) != len(ref):
         raise UserError(f"--translation has {len(hyp)} lines but --reference has {len(ref)}; "
                         "they must match line for line.")
-    metric = sacrebleu.BLEU(tokenize="13a", lowercase=FLAGS.bleu_variant == "uncased")
-    score = metric.corpus_score(hyp, [ref])
-    print(f"BLEU = {score.score:.2f}")
-    print(score.format(signature=str(metric.get_signature())))
+    if not ref:
+        raise UserError(f"--translation ({FLAGS.translation}) and --reference "
+                        f"({FLAGS.reference}) are empty: expected one sentence a line.")
+    print(corpus_bleu(hyp, ref, lowercase=FLAGS.bleu_variant == "uncased").report())
 
 
 def console_main():

@@ -32,9 +32,12 @@ counts the whole sequence. `max_length` [batch] ends each row on its own (at mos
 many ids), so a row decodes exactly as it would alone with decode_length = max_length[b];
 padding never becomes part of a continuation, whatever the other rows' lengths.
 """
+import numbers
+
 import tensorflow as tf
 
-EOS_ID = 1
+from t2tlike.decoding.ids import EOS_ID
+
 _NEG_INF = -1.0e7
 _FORCED_OUT = -1.0e9     # log-prob of a token other than the prefix's at a forced step
 
@@ -65,7 +68,16 @@ def _while(cond, body, loop_vars):
     return tf.while_loop(cond, body, loop_vars, shape_invariants=invariants)
 
 
+def check_rank(tensor, rank, what):
+    """Raises ValueError unless `tensor`'s static rank is `rank` (an unknown rank passes)."""
+    got = tf.convert_to_tensor(tensor).shape.rank
+    if got is not None and got != rank:
+        raise ValueError(f"{what}: expected a tensor of rank {rank}, received shape "
+                         f"{tensor.shape} (rank {got}); reshape it to {what}'s shape.")
+
+
 def length_penalty(length, alpha):
+    """The length penalty ((5 + length) / 6) ** alpha; length [...] -> [...] float32."""
     return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, alpha)
 
 
@@ -73,6 +85,7 @@ def prefix_lengths(prefix, eos_id=EOS_ID):
     """prefix [batch, len] ids -> [batch] int32: the length of each row's leading run of
     real tokens (it ends at the first padding 0 or EOS)."""
     prefix = tf.convert_to_tensor(prefix)
+    check_rank(prefix, 2, "prefix [batch, prefix_len]")
     real = tf.cast(tf.logical_and(tf.not_equal(prefix, 0), tf.not_equal(prefix, eos_id)),
                    tf.int32)
     return tf.reduce_sum(tf.math.cumprod(real, axis=1), axis=1)
@@ -82,6 +95,11 @@ class _Forcing:
     """The per-row prompt and length limit of a search (see the module docstring)."""
 
     def __init__(self, batch_size, decode_length, prefix, prefix_length, max_length):
+        for tensor, rank, what in ((prefix, 2, "prefix [batch, prefix_len]"),
+                                   (prefix_length, 1, "prefix_length [batch]"),
+                                   (max_length, 1, "max_length [batch]")):
+            if tensor is not None:
+                check_rank(tensor, rank, what)
         if prefix is None:
             self.prefix = None
         else:
@@ -223,7 +241,10 @@ def beam_search(step_fn, batch_size, beam_size, decode_length, states, alpha=0.6
     `prefix_length` [batch] / `max_length` [batch], see the module docstring: every beam
     of a row starts with its prefix.
     """
-    k = beam_size
+    if not isinstance(beam_size, numbers.Integral) or beam_size < 1:
+        raise ValueError(f"beam_search: expected beam_size, the number of hypotheses kept, "
+                         f"as a Python int >= 1; received {beam_size!r}.")
+    k = int(beam_size)
     forcing = _Forcing(batch_size, decode_length, prefix, prefix_length, max_length)
     call, context = _caller(step_fn, context)
     max_penalty = length_penalty(forcing.limit, alpha)                 # [batch]

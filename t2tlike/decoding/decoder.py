@@ -11,6 +11,10 @@ targets encoder and without EOS, which the model continues until EOS or the prom
 length + extra_length ids. The output line is the prompt followed by its continuation
 (T2T includes the prompt too). To decode a dataset split without inputs, each target's
 first half is the prompt (see `prompt_from_target`).
+
+A dataset split's examples are decoded with `Decoder.decode_examples` and scored with
+`score_report` (exact match and sacreBLEU). `trained_hparams` and `checkpoint_prefix`
+find what a run stored; decoding one task of a multi-problem is in decoding/tasks.py.
 """
 import os
 import sys
@@ -19,11 +23,12 @@ import time
 import tensorflow as tf
 from absl import logging
 
+from t2tlike.decoding.ids import EOS_ID, cut_at_eos, input_ids
 from t2tlike.errors import UserError
-from t2tlike.hparams import HParams
+from t2tlike.files import atomic_write, read_text
+from t2tlike.hparams import HParams, create_hparams
 from t2tlike.layers import modalities
-
-EOS_ID = 1
+from t2tlike.training import metrics, run_config
 
 
 def decode_hparams(overrides=""):
@@ -36,16 +41,40 @@ def decode_hparams(overrides=""):
     return hp.parse(overrides) if overrides else hp
 
 
+def trained_hparams(output_dir, hparams_set=None, overrides=""):
+    """The hparams a run was trained with (output_dir/hparams.json, as t2t-trainer stores
+    them) with `overrides`; without that file, hparams set `hparams_set` with them."""
+    stored = os.path.join(output_dir or "", run_config.HPARAMS_FILE)
+    if output_dir and os.path.exists(stored):
+        with open(stored, encoding="utf-8") as f:
+            return HParams.from_json(f.read()).parse(overrides)
+    if not hparams_set:
+        where = f"{stored} does not exist" if output_dir else "no output_dir was given"
+        raise UserError(f"missing required flag(s): --hparams_set ({where}, so the model's "
+                        "hparams set must be named).")
+    return create_hparams(hparams_set, overrides)
+
+
+def checkpoint_prefix(path, run_dir=False):
+    """The checkpoint to restore: `path` itself (a checkpoint prefix), or the latest
+    checkpoint of `path` when it is a directory (a run's output_dir). With run_dir, `path`
+    must be such a directory (t2t-decoder's --output_dir)."""
+    if run_dir or os.path.isdir(path):
+        prefix = tf.train.latest_checkpoint(path) if os.path.isdir(path) else None
+        if prefix is None:
+            raise UserError(f"no checkpoint in {path}. Train first with t2t-trainer "
+                            f"--output_dir={path}, or pass --checkpoint_path.")
+        return prefix
+    if not tf.io.gfile.glob(path + "*"):
+        raise UserError(f"checkpoint {path} does not exist; pass a run's output_dir or a "
+                        "checkpoint prefix (e.g. <output_dir>/model-1000).")
+    return path
+
+
 def restore(model, checkpoint_path):
-    """Loads the model weights from `checkpoint_path` (a prefix or a directory)."""
-    path = checkpoint_path
-    if os.path.isdir(path):
-        path = tf.train.latest_checkpoint(path)
-        if path is None:
-            raise UserError(f"no checkpoint in {checkpoint_path}. Train first with t2t-trainer "
-                            f"--output_dir={checkpoint_path}, or pass --checkpoint_path.")
-    elif not tf.io.gfile.glob(path + "*"):
-        raise UserError(f"checkpoint {path} does not exist.")
+    """Loads the model weights from `checkpoint_path` (a prefix or a directory, see
+    checkpoint_prefix); returns the prefix restored."""
+    path = checkpoint_prefix(checkpoint_path)
     tf.train.Checkpoint(model=model).restore(path).expect_partial()
     return path
 
@@ -55,18 +84,6 @@ def load(model, checkpoint_path):
     `checkpoint_path` (see restore); returns the checkpoint's path."""
     model({"inputs": tf.constant([[2, 1]]), "targets": tf.constant([[2, 1]])})
     return restore(model, checkpoint_path)
-
-
-def cut(ids):
-    """Ids up to (not including) the first EOS, without padding."""
-    out = []
-    for i in ids:
-        i = int(i)
-        if i == EOS_ID:
-            break
-        if i != 0:
-            out.append(i)
-    return out
 
 
 def prompt_from_target(target_ids):
@@ -129,7 +146,7 @@ class Decoder:
     def target_ids(self, ids):
         """Output (or reference) ids -> what the target encoder decodes: cut at EOS, or,
         for a classifier, the class id kept whole (0 and 1 are classes there)."""
-        return [int(i) for i in ids] if self._class_label else cut(ids)
+        return [int(i) for i in ids] if self._class_label else cut_at_eos(ids)
 
     def encode(self, line):
         """A line -> input ids ending in EOS; or, without inputs, prompt ids (no EOS).
@@ -140,9 +157,7 @@ class Decoder:
             ids = self.target_encoder.encode(line.strip())
             return ids[-limit:] if 0 < limit < len(ids) else ids
         ids = self.input_encoder.encode(line.strip())
-        if limit > 0:
-            ids = ids[:limit]
-        return ids + [EOS_ID]
+        return (ids[:limit] if limit > 0 else ids) + [EOS_ID]
 
     def decode_lines(self, lines):
         """Texts -> decoded texts (the best beam), in order; batched by sorted length."""
@@ -175,13 +190,10 @@ class Decoder:
         return "\t".join(parts)
 
     def decode_from_file(self, input_path, output_path=None):
-        if not os.path.isfile(input_path):
-            raise UserError(f"--decode_from_file: {input_path} does not exist or is not a file.")
-        try:
-            with open(input_path, encoding="utf-8") as f:
-                lines = f.read().split("\n")
-        except UnicodeDecodeError as e:
-            raise UserError(f"{input_path} is not valid UTF-8 ({e.reason} at byte {e.start}).")
+        """Decodes the lines of `input_path` (the first num_samples with num_samples > 0);
+        writes the outputs, each followed by the delimiter, to `output_path` (atomically)
+        or to stdout. Returns the outputs."""
+        lines = read_text(input_path, "--decode_from_file").split("\n")
         if lines and lines[-1] == "":
             lines.pop()
         if self.hparams.num_samples > 0:
@@ -189,18 +201,42 @@ class Decoder:
         outputs = self.decode_lines(lines)
         text = "".join(o + self.hparams.delimiter for o in outputs)
         if output_path:
-            folder = os.path.dirname(os.path.abspath(output_path))
-            os.makedirs(folder, exist_ok=True)
-            tmp = output_path + ".tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, output_path)
+            atomic_write(output_path, text)
             logging.info("wrote %d decodes to %s", len(outputs), output_path)
         else:
             sys.stdout.write(text)
         return outputs
 
+    def encode_examples(self, examples):
+        """Examples of a dataset split ({"inputs": ids [in_len], "targets": ids [tgt_len]},
+        numpy or lists, EOS-terminated, maybe padded), the first num_samples of them with
+        num_samples > 0 -> (what decode_encoded takes, the targets as text). Inputs are cut
+        at EOS and end in one EOS; without inputs each target's first half is the prompt
+        (prompt_from_target)."""
+        encoded, references = [], []
+        for example in examples:
+            if 0 < self.hparams.num_samples <= len(encoded):
+                break
+            target = self.target_ids(example["targets"])
+            encoded.append(input_ids(example["inputs"]) if self.has_inputs else
+                           prompt_from_target(target))
+            references.append(self.target_encoder.decode(target))
+        return encoded, references
+
+    def decode_examples(self, examples, output_path=None):
+        """Decodes examples of a dataset split (see encode_examples) -> (hypotheses, the
+        best beam's text of each; references, the targets as text). With `output_path`,
+        writes the decodes there, one per line, atomically."""
+        encoded, references = self.encode_examples(examples)
+        outputs = self.decode_encoded(encoded)
+        if output_path:
+            atomic_write(output_path, "".join(o + "\n" for o in outputs))
+        # with return_beams each output holds every beam, tab-separated: the best is first
+        return [o.split("\t")[0] for o in outputs], references
+
     def decode_interactive(self, stream=None, out=None):
+        """Decodes each line of `stream` (stdin) to `out` (stdout) as it is typed; an empty
+        line is skipped, or, without inputs, continued from nothing."""
         stream, out = stream or sys.stdin, out or sys.stdout
         out.write("Type an input and press Enter (Ctrl-D to quit).\n> " if self.has_inputs else
                   "Type a prompt and press Enter; an empty line starts from nothing "
@@ -215,10 +251,20 @@ class Decoder:
 
 
 def exact_match(hypotheses, references):
-    """Fraction of hypotheses equal to their reference after stripping whitespace."""
+    """Fraction of hypotheses [n] equal to their references [n] after stripping whitespace
+    (0.0 for n = 0)."""
     if len(hypotheses) != len(references):
         raise UserError(f"{len(hypotheses)} decodes but {len(references)} reference lines; the "
                         "reference file must have one line per input line.")
     if not references:
         return 0.0
     return sum(h.strip() == r.strip() for h, r in zip(hypotheses, references)) / len(references)
+
+
+def score_report(hypotheses, references):
+    """The lines t2t-decoder prints for decodes [n] scored against references [n]: exact
+    match (fraction and count) and sacreBLEU with its signature."""
+    accuracy = exact_match(hypotheses, references)
+    bleu = metrics.corpus_bleu(hypotheses, references)
+    return (f"exact match: {accuracy:.4f} ({round(accuracy * len(references))}/"
+            f"{len(references)})\n{bleu.report()}")

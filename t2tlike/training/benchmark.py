@@ -30,6 +30,7 @@ import tensorflow as tf
 from absl import logging
 
 from t2tlike.decoding import decoder as decoder_lib
+from t2tlike.decoding.ids import input_ids
 from t2tlike.training import trainer as trainer_lib
 
 
@@ -88,13 +89,13 @@ def _positions(batch):
 
 def benchmark_training(trainer, seconds, warmup_steps=3, flops_batches=1, log_every=10.0):
     """Trains `trainer`'s model for `seconds` after warm-up; returns the figures (dict)."""
-    dataset = trainer.problem.dataset(trainer_lib.TRAIN, trainer.data_dir, trainer.hparams,
+    dataset = trainer.problem.dataset(trainer_lib.TRAIN, trainer.data_dir, trainer.input_config,
                                       seed=trainer.seed)
     iterator = iter(dataset)
     first = next(iterator)
-    trainer._build(first)
-    step_fn = trainer._train_step_fn()
-    step = tf.function(step_fn, input_signature=[trainer_lib._feature_spec(dataset)])
+    trainer.build(first)
+    step_fn = trainer.train_step_fn()
+    step = trainer.train_step(dataset)
 
     logging.info("counting the train step's FLOPs on %d batch shape(s)...", flops_batches)
     sample = [first] + [next(iterator) for _ in range(max(flops_batches, 1) - 1)]
@@ -164,11 +165,10 @@ def benchmark_decoding(trainer, sentences=200, beam_size=4, alpha=0.6, batch_siz
         return {}
     if checkpoint_path:
         decoder_lib.restore(trainer.model, checkpoint_path)
-    dev = trainer.problem.dataset(trainer_lib.EVAL, trainer.data_dir, trainer.hparams,
+    dev = trainer.problem.dataset(trainer_lib.EVAL, trainer.data_dir, trainer.input_config,
                                   batched=False, shuffle=False, repeat=False).take(sentences)
-    encoders = trainer.problem.feature_encoders(trainer.data_dir)
-    inputs = [decoder_lib.cut(ex["inputs"]) + [decoder_lib.EOS_ID]
-              for ex in dev.as_numpy_iterator()]
+    encoders = trainer.problem.get_feature_encoders(trainer.data_dir)
+    inputs = [input_ids(ex["inputs"]) for ex in dev.as_numpy_iterator()]
     if not inputs:
         return {}
     results = {"decode_sentences": len(inputs)}

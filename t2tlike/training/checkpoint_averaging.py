@@ -15,13 +15,13 @@ partial result. The run's hparams.json and run.json are copied alongside, so
 import dataclasses
 import os
 import re
-import shutil
 import tempfile
 
 import numpy as np
 from absl import logging
 
 from t2tlike.errors import UserError
+from t2tlike.files import atomic_write
 
 CHECKPOINT_NAME = "model"          # the trainer's CheckpointManager checkpoint_name
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -117,19 +117,16 @@ def _write_state_file(output_dir, name):
     """The `checkpoint` file tf.train.latest_checkpoint reads (a relative path, so the
     folder can be moved), written atomically."""
     state = f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n'
-    tmp = os.path.join(output_dir, "checkpoint.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(state)
-    os.replace(tmp, os.path.join(output_dir, "checkpoint"))
+    atomic_write(os.path.join(output_dir, "checkpoint"), state)
 
 
 def _copy_run_files(model_dir, output_dir):
+    """Copies the run's config files (RUN_FILES) that exist, each atomically."""
     for fname in RUN_FILES:
         src = os.path.join(model_dir, fname)
         if os.path.exists(src):
-            tmp = os.path.join(output_dir, fname + ".tmp")
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, os.path.join(output_dir, fname))
+            with open(src, "rb") as f:
+                atomic_write(os.path.join(output_dir, fname), f.read())
 
 
 def average_last(model_dir, output_dir, n=8, min_steps=0):

@@ -6,8 +6,15 @@ neg_log_perplexity      mean log-probability of the targets (no label smoothing)
 bleu                    sacreBLEU (13a, cased) of greedy decodes of the first
                         `eval_bleu_samples` dev examples against their targets: a real
                         corpus BLEU, computed by the trainer outside the batched metrics
+
+`corpus_bleu` is the one sacreBLEU computation: the trainer's dev BLEU, t2t-decoder's
+report and t2t-bleu all print or log what it returns.
 """
+import dataclasses
+
 import tensorflow as tf
+
+from t2tlike.errors import UserError
 
 ACC = "accuracy"
 ACC_PER_SEQ = "accuracy_per_sequence"
@@ -41,8 +48,33 @@ def finalize(sums):
     return {k: float(n) / max(float(d), 1e-9) for k, (n, d) in sums.items()}
 
 
-def corpus_bleu(hypotheses, references):
-    """sacreBLEU (13a tokenization, cased) of detokenized hypotheses against one reference
-    each; returns the score object (`.score`, and its signature via format)."""
+@dataclasses.dataclass(frozen=True)
+class Bleu:
+    """A corpus BLEU: `score` (0..100) and `line`, sacreBLEU's own report of it with its
+    signature ("BLEU|nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:... = 27.31
+    58.1/33.2/... (BP = ...)"), by which scores are compared across papers."""
+    score: float
+    line: str
+
+    def report(self):
+        """The two lines the tools print: "BLEU = 27.31" and `line`."""
+        return f"BLEU = {self.score:.2f}\n{self.line}"
+
+
+def corpus_bleu(hypotheses, references, lowercase=False):
+    """sacreBLEU (13a tokenization; cased unless `lowercase`) of detokenized hypotheses
+    [n] against one reference each [n] -> Bleu. Raises UserError for n = 0 or when the
+    counts differ: there is no corpus to score."""
     import sacrebleu
-    return sacrebleu.BLEU(tokenize="13a").corpus_score(list(hypotheses), [list(references)])
+    hypotheses, references = list(hypotheses), list(references)
+    if len(hypotheses) != len(references):
+        raise UserError(f"BLEU needs one reference per hypothesis: got {len(hypotheses)} "
+                        f"hypotheses and {len(references)} references; give files (or "
+                        "lists) of equal length.")
+    if not references:
+        raise UserError("BLEU of an empty corpus: expected at least one hypothesis and its "
+                        "reference, received none; check that the files or the split are "
+                        "not empty.")
+    metric = sacrebleu.BLEU(tokenize="13a", lowercase=lowercase)
+    score = metric.corpus_score(hypotheses, [references])
+    return Bleu(score.score, score.format(signature=str(metric.get_signature())))

@@ -13,6 +13,7 @@ import os
 from absl import logging
 
 from t2tlike.errors import UserError
+from t2tlike.files import atomic_write
 from t2tlike.hparams import HParams, create_hparams, parse_overrides
 
 RUN_FILE = "run.json"
@@ -34,13 +35,6 @@ def set_cpu_threads(intra, inter):
     tf.config.threading.set_intra_op_parallelism_threads(intra)
     tf.config.threading.set_inter_op_parallelism_threads(inter)
     return True
-
-
-def atomic_write(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def resolve(output_dir, problem, model, hparams_set, overrides=""):

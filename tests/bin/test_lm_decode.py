@@ -1,35 +1,22 @@
 """t2t-decoder on a language-model problem (no inputs): datagen -> trainer -> decoder, where
 each line of --decode_from_file is a prompt and the output is the prompt + its continuation;
 and --decode_split prompts with the first half of each target."""
-import random
-import string
-
 import pytest
 
-from data_generators.problem import DatasetSplit
-from data_generators.text_problems import Text2SelfProblem, VocabType
+import helpers
 from t2tlike import registry
 
 PROBLEM = "lm_decode_test_letter_runs"
-RUN = 8
-LETTERS = string.ascii_lowercase
+RUN, LETTERS = helpers.RUN, helpers.LETTERS
 HPARAMS = ("num_hidden_layers=1,hidden_size=64,filter_size=128,num_heads=4,batch_size=512,"
            "label_smoothing=0.0,layer_prepostprocess_dropout=0.0,attention_dropout=0.0,"
            "relu_dropout=0.0,learning_rate_schedule=constant*linear_warmup*rsqrt_decay,"
            "learning_rate_warmup_steps=20,learning_rate_constant=0.05")
 
 
-class LetterRuns(Text2SelfProblem):
-    """Samples: RUN consecutive letters from a random start ("cdefghij")."""
-    vocab_type = VocabType.CHARACTER
-    dataset_splits = [{"split": DatasetSplit.TRAIN, "shards": 1},
-                      {"split": DatasetSplit.EVAL, "shards": 1}]
-
-    def generate_samples(self, data_dir, tmp_dir, dataset_split):
-        rng = random.Random(f"letter_runs/{dataset_split}")
-        for _ in range(1000 if dataset_split == DatasetSplit.TRAIN else 20):
-            start = rng.randrange(len(LETTERS) - RUN + 1)
-            yield {"targets": LETTERS[start:start + RUN]}
+class LetterRuns(helpers.LetterRuns):
+    """helpers.LetterRuns with a 20-run dev split (what --decode_split prompts with)."""
+    dev_size = 20
 
 
 @pytest.fixture(scope="module", autouse=True)

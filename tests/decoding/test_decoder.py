@@ -1,9 +1,16 @@
-"""t2tlike/decoding/decoder.py: file decoding keeps line order; scoring; restore errors."""
+"""t2tlike/decoding/decoder.py: file and split decoding keep line order; scoring;
+checkpoints and hparams of a run; restore errors."""
+import os
+
+import numpy as np
 import pytest
+import sacrebleu
 import tensorflow as tf
 
+import t2tlike.models  # noqa: F401  (registers the hparams sets)
 from t2tlike.decoding import decoder as decoder_lib
 from t2tlike.errors import UserError
+from t2tlike.hparams import create_hparams
 
 
 class _EchoModel:
@@ -61,11 +68,22 @@ def test_missing_and_non_utf8_input_files(tmp_path):
         _decoder().decode_from_file(str(bad))
 
 
-def test_cut_and_exact_match():
-    assert decoder_lib.cut([5, 3, 1, 4, 0]) == [5, 3]
+def test_exact_match():
     assert decoder_lib.exact_match(["a b", "c"], ["a b ", "d"]) == 0.5
+    assert decoder_lib.exact_match([], []) == 0.0
     with pytest.raises(UserError, match="one line per input"):
         decoder_lib.exact_match(["a"], ["a", "b"])
+
+
+def test_score_report_is_exact_match_then_sacrebleu_with_its_signature():
+    hyps, refs = ["the cat sat on the mat", "a b c"], ["the cat sat on the mat", "a b d"]
+    metric = sacrebleu.BLEU()
+    score = metric.corpus_score(hyps, [refs])
+    assert decoder_lib.score_report(hyps, refs).split("\n") == [
+        "exact match: 0.5000 (1/2)", f"BLEU = {score.score:.2f}",
+        score.format(signature=str(metric.get_signature()))]
+    with pytest.raises(UserError, match="empty corpus"):
+        decoder_lib.score_report([], [])
 
 
 def test_restore_without_checkpoint(tmp_path):
@@ -73,6 +91,68 @@ def test_restore_without_checkpoint(tmp_path):
         decoder_lib.restore(None, str(tmp_path))
     with pytest.raises(UserError, match="does not exist"):
         decoder_lib.restore(None, str(tmp_path / "model-7"))
+    # A run's output_dir that is not there is a run without checkpoints, not a prefix.
+    with pytest.raises(UserError, match="no checkpoint in .*Train first with t2t-trainer"):
+        decoder_lib.checkpoint_prefix(str(tmp_path / "no_run"), run_dir=True)
+
+
+def test_checkpoint_prefix_finds_the_latest_checkpoint(tmp_path):
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(v=tf.Variable(1.0)),
+                                         str(tmp_path), max_to_keep=3, checkpoint_name="model")
+    manager.save(checkpoint_number=5)
+    latest = manager.save(checkpoint_number=9)
+    assert decoder_lib.checkpoint_prefix(str(tmp_path)) == latest
+    assert decoder_lib.checkpoint_prefix(str(tmp_path), run_dir=True) == latest
+    assert decoder_lib.checkpoint_prefix(latest) == latest
+
+
+def test_trained_hparams_are_the_stored_ones_with_overrides(tmp_path):
+    stored = create_hparams("transformer_tiny").replace(hidden_size=24)
+    (tmp_path / "hparams.json").write_text(stored.to_json())
+    hp = decoder_lib.trained_hparams(str(tmp_path), "transformer_base", "num_heads=2")
+    assert (hp.hidden_size, hp.num_heads) == (24, 2)            # not transformer_base's
+    fresh = decoder_lib.trained_hparams(str(tmp_path / "elsewhere"), "transformer_tiny", "")
+    assert fresh.to_json() == create_hparams("transformer_tiny").to_json()
+    with pytest.raises(UserError, match="--hparams_set"):
+        decoder_lib.trained_hparams(str(tmp_path / "elsewhere"), None)
+
+
+# -- a dataset split's examples ----------------------------------------------------------------
+EXAMPLES = [{"inputs": np.array([2, 3, 1, 0]), "targets": np.array([4, 1, 0])},
+            {"inputs": np.array([5, 1]), "targets": np.array([3, 2, 5, 1])},
+            {"inputs": np.array([4, 4, 4, 1]), "targets": np.array([2, 1])}]
+
+
+def test_encode_examples_cuts_at_eos_and_ends_inputs_with_one_eos():
+    encoded, references = _decoder().encode_examples(iter(EXAMPLES))
+    assert encoded == [[2, 3, 1], [5, 1], [4, 4, 4, 1]]
+    assert references == ["c", "b a d", "a"]
+    assert _decoder(num_samples=2).encode_examples(EXAMPLES) == (encoded[:2], references[:2])
+
+
+def test_decode_examples_writes_every_beam_and_scores_the_best(tmp_path):
+    dst = tmp_path / "sub" / "out.txt"
+    hyps, refs = _decoder(beam_size=2, return_beams=True).decode_examples(EXAMPLES, str(dst))
+    assert hyps == ["a b", "d", "c c c"] and refs == ["c", "b a d", "a"]
+    assert dst.read_text() == "a b\ta b\nd\td\nc c c\tc c c\n"
+    assert os.listdir(dst.parent) == ["out.txt"]
+
+
+class _PromptEchoModel:
+    """A language model stand-in: 'continues' each prompt (targets) with nothing."""
+    has_inputs = False
+
+    def infer(self, features, **kwargs):
+        return _EchoModel().infer({"inputs": features["targets"]}, kwargs["beam_size"],
+                                  kwargs["alpha"], kwargs["extra_length"], True)
+
+
+def test_examples_without_inputs_are_prompted_with_the_first_half_of_their_targets():
+    hp = decoder_lib.decode_hparams().replace(batch_size=2, beam_size=1)
+    decoder = decoder_lib.Decoder(_PromptEchoModel(), None, _WordEncoder(), hp)
+    examples = [{"targets": np.array([2, 3, 4, 5, 1, 0])}, {"targets": np.array([3, 1])}]
+    assert decoder.encode_examples(examples) == ([[2, 3], []], ["a b c d", "b"])
+    assert decoder.decode_examples(examples) == (["a b", ""], ["a b c d", "b"])
 
 
 class _PythonBranchModel(_EchoModel):

@@ -7,39 +7,23 @@ must give what each prompt gives by itself.
 """
 import functools
 import io
-import random
-import string
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import t2tlike.models  # noqa: F401  (registers the models and hparams sets)
+import helpers
 from data_generators import text_encoder
-from data_generators.problem import DatasetSplit
-from data_generators.text_problems import Text2SelfProblem, VocabType
 from t2tlike.decoding import decoder as decoder_lib
+from t2tlike.decoding.ids import cut_at_eos
 from t2tlike.hparams import create_hparams
 from t2tlike.t2t_model import T2TModel
 from t2tlike.training.trainer import Trainer
 
-RUN = 8
-LETTERS = string.ascii_lowercase
+RUN, LETTERS = helpers.RUN, helpers.LETTERS
 # Prompts are starts of runs (a run starts at 'a'..'s'), of lengths 1..RUN.
 PROMPTS = ["klm", "a", "stuvw", "cdefghij", "pq", "bcdefg"]
-
-
-class LetterRuns(Text2SelfProblem):
-    """Samples: RUN consecutive letters from a random start ("cdefghij")."""
-    vocab_type = VocabType.CHARACTER
-    dataset_splits = [{"split": DatasetSplit.TRAIN, "shards": 1},
-                      {"split": DatasetSplit.EVAL, "shards": 1}]
-
-    def generate_samples(self, data_dir, tmp_dir, dataset_split):
-        rng = random.Random(f"letter_runs/{dataset_split}")
-        for _ in range(1000 if dataset_split == DatasetSplit.TRAIN else 50):
-            start = rng.randrange(len(LETTERS) - RUN + 1)
-            yield {"targets": LETTERS[start:start + RUN]}
 
 
 def tiny_lm_hparams():
@@ -64,7 +48,7 @@ def is_run(text):
 def model(tmp_path_factory):
     """The decoder-only Transformer after 60 steps on LetterRuns."""
     data_dir = tmp_path_factory.mktemp("letter_runs_data")
-    problem = LetterRuns()
+    problem = helpers.LetterRuns()
     problem.generate_data(str(data_dir), None)
     trainer = Trainer(problem, "transformer", tiny_lm_hparams(), str(data_dir),
                       str(tmp_path_factory.mktemp("letter_runs_train")), train_steps=60,
@@ -91,7 +75,7 @@ def infer(model, prompts, **kwargs):
 
 
 def text(ids):
-    return text_encoder.ByteTextEncoder().decode(decoder_lib.cut(ids))
+    return text_encoder.ByteTextEncoder().decode(cut_at_eos(ids))
 
 
 # -- what the continuations are ---------------------------------------------------------------

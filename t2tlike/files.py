@@ -1,0 +1,43 @@
+"""The tools' text files: read with one clear error, written so that no reader (nor a
+later run) ever sees one half written.
+
+`atomic_write` puts the content in `<path>.tmp` in the same folder, then renames it over
+`path` (a rename within one filesystem is atomic): `path` holds either its old content or
+all of the new one, and an interrupted write leaves no `.tmp` behind.
+"""
+import os
+
+from t2tlike.errors import UserError
+
+TMP_SUFFIX = ".tmp"
+
+
+def atomic_write(path, content):
+    """Writes `content` (str, as UTF-8, or bytes) to `path` atomically, creating its
+    folder when missing; returns `path`."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = path + TMP_SUFFIX
+    binary = isinstance(content, (bytes, bytearray))
+    try:
+        with open(tmp, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+            f.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def read_text(path, what):
+    """The UTF-8 text of file `path`; `what` names it in errors (e.g. "--reference").
+    A missing file, a folder or bytes that are not UTF-8 raise UserError."""
+    if not os.path.isfile(path):
+        raise UserError(f"{what}: {path} does not exist or is not a file.")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except UnicodeDecodeError as e:
+        raise UserError(f"{what}: {path} is not valid UTF-8 ({e.reason} at byte {e.start}); "
+                        "convert it, e.g. iconv -f LATIN1 -t UTF-8.") from None
