@@ -69,9 +69,9 @@ def main(argv):
         trainer = trainer_lib.Trainer(problem, FLAGS.model, hp, FLAGS.data_dir, out,
                                       train_steps=1, eval_steps=0)
         first = batch(*shapes[0])
-        trainer._build(first)
+        trainer.build(first)
         spec = {k: tf.TensorSpec([None, None], tf.int64) for k in first}
-        step = tf.function(trainer._train_step_fn(), input_signature=[spec])
+        step = tf.function(trainer.train_step_fn(), input_signature=[spec])
         float(step(first)[1])                               # trace once
         print(f"{FLAGS.model}/{FLAGS.hparams_set} {FLAGS.hparams} "
               f"(mixed_precision: {trainer.model.precision})")

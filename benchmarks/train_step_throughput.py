@@ -46,11 +46,10 @@ def main(argv):
     with tempfile.TemporaryDirectory() as out:
         trainer = trainer_lib.Trainer(problem, FLAGS.model, hp, FLAGS.data_dir, out,
                                       train_steps=FLAGS.steps + 1, eval_steps=0)
-        ds = problem.dataset("train", FLAGS.data_dir, hp, seed=1)
+        ds = problem.dataset("train", FLAGS.data_dir, trainer.input_config, seed=1)
         batches = list(ds.take(FLAGS.steps + 1))
-        trainer._build(batches[0])
-        step = tf.function(trainer._train_step_fn(),
-                           input_signature=[trainer_lib._feature_spec(ds)])
+        trainer.build(batches[0])
+        step = trainer.train_step(ds)
         step(batches[0])                                   # trace + warm-up
         tokens, times = 0.0, []
         for batch in batches[1:]:

@@ -31,14 +31,14 @@ def main(mode):
     trainer = trainer_lib.Trainer(problem, "transformer", hp, data_dir, tempfile.mkdtemp(),
                                   train_steps=100, eval_steps=0)
     batches = []
-    for b in problem.dataset("train", data_dir, hp, seed=1).take(40):
+    for b in problem.dataset("train", data_dir, trainer.input_config, seed=1).take(40):
         if b["targets"].shape[1] <= LENGTH and b["inputs"].shape[1] <= LENGTH \
                 and b["targets"].shape[0] >= ROWS:
             pad = lambda x: tf.pad(x[:ROWS], [[0, 0], [0, LENGTH - tf.shape(x)[1]]])
             batches.append({k: pad(v) for k, v in b.items()})
     batches = batches[:8]
-    trainer._build(batches[0])
-    step = tf.function(trainer._train_step_fn(), jit_compile=(mode == "xla"))
+    trainer.build(batches[0])
+    step = trainer.train_step(jit_compile=(mode == "xla"))
     start = time.time()
     float(step(batches[0])[0])
     first = time.time() - start

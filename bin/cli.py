@@ -5,8 +5,12 @@ line on stderr and exit status 2. Only bin/ reads flags; the library gets plain 
 """
 import logging as pylogging
 import os
+import re
 import sys
+import tempfile
 
+# TensorFlow's C++ log: warnings and errors only, unless the user chose a level.
+_USER_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
@@ -52,6 +56,40 @@ def _setup_logging():
     logging.get_absl_handler().setFormatter(_Formatter())
     logging.use_absl_handler()
     pylogging.getLogger("tensorflow").setLevel(pylogging.ERROR)
+
+
+# What TensorFlow prints on stderr while it starts on a healthy machine without a GPU (some
+# of it before its C++ log level applies): nothing a user needs to act on.
+_START_UP_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog|cudart_stub\.cc|cuda_platform\.cc|"
+    r"failed call to cuInit|cpu_feature_guard\.cc|rebuild TensorFlow with the appropriate "
+    r"compiler flags|Unable to register cu(DNN|FFT|BLAS) factory|TF-TRT Warning|"
+    r"computation placer already registered")
+
+
+def start_tensorflow():
+    """Imports TensorFlow and looks for GPUs with its start-up noise (`_START_UP_NOISE`)
+    taken out of stderr; every other line it printed is passed on. A user who set
+    TF_CPP_MIN_LOG_LEVEL sees everything."""
+    if "tensorflow" in sys.modules or _USER_LOG_LEVEL:
+        import tensorflow as tf
+        tf.config.list_physical_devices("GPU")
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+            tf.config.list_physical_devices("GPU")
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode("utf-8", "replace").splitlines():
+                if line.strip() and not _START_UP_NOISE.search(line):
+                    print(line, file=sys.stderr)
 
 
 def register_builtins():
@@ -116,6 +154,7 @@ def run(main, argv=None):
               "--name=value.", file=sys.stderr)
         sys.exit(2)
     _setup_logging()
+    start_tensorflow()
     try:
         _set_threads()
         register_builtins()

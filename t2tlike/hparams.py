@@ -6,9 +6,11 @@ checks types, `replace(...)` derives a new set in one step, and `to_json`/`from_
 round-trip it. Values are data only (numbers, strings, bools, None, lists, dicts of
 those), so every run's hparams can be written to output_dir and read back.
 
-T2T's habits keep working in hparams functions: `hp.hidden_size = 64` sets a known key
-and `hp.add_hparam("my_key", 3)` adds one. Once `freeze()` is called (the trainer does
-so after applying overrides) nothing changes any more.
+A model family's root set adds its keys in one step, `basic_params1().extend(pos=...)`,
+and derived sets only `replace`. T2T's habits keep working in hparams functions:
+`hp.hidden_size = 64` sets a known key and `hp.add_hparam("my_key", 3)` adds one. Once
+`freeze()` is called (the trainer does so after applying overrides) nothing changes any
+more.
 """
 import ast
 import json
@@ -199,6 +201,14 @@ class HParams:
         new = HParams(**self.values())
         for name, value in changes.items():
             new.set_hparam(name, value)
+        return new
+
+    def extend(self, **new_keys):
+        """A new HParams with `new_keys` added (none may exist yet): how a model family's
+        root set adds its own keys in one step, e.g. `basic_params1().extend(pos="timing")`."""
+        new = HParams(**self.values())
+        for name, value in new_keys.items():
+            new.add_hparam(name, value)
         return new
 
     def copy(self):

@@ -20,9 +20,10 @@ modalities cast the logits). A checkpoint holds float32 weights whatever the set
 a model trained in one precision decodes in another (resuming training in another keeps
 the weights; float16's optimizer state is wrapped differently and starts afresh).
 
-Models get their precision from `trainer.build_model`, which creates them under the
-policy; T2TModel calls its layers under it as well (some layers create their sublayers
-when first called).
+`t2t_model.build_model` resolves the mode once and creates the model under its policy,
+passing the mode to the model (`T2TModel.precision`); layers that create sublayers in
+`build` pass their own dtype policy down, so nothing depends on a global policy after
+construction.
 """
 import contextlib
 import functools
@@ -34,16 +35,32 @@ from t2tlike.errors import UserError, did_you_mean
 MODES = ("auto", "none", "bfloat16", "float16")
 POLICIES = {"none": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+CPUINFO = "/proc/cpuinfo"   # where `auto` reads the CPU's flags (tests point it elsewhere)
 
 
 @functools.lru_cache(maxsize=None)
-def cpu_has_bfloat16_units(cpuinfo="/proc/cpuinfo"):
+def _cpu_flags(cpuinfo):
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as f:
-            flags = set(f.read().split())
+            return frozenset(f.read().split())
     except OSError:
-        return False
-    return any(flag in flags for flag in CPU_BF16_FLAGS)
+        return frozenset()
+
+
+def cpu_has_bfloat16_units():
+    """True when the CPU reports bfloat16 units (AVX-512 BF16 or AMX) in CPUINFO."""
+    return any(flag in _cpu_flags(CPUINFO) for flag in CPU_BF16_FLAGS)
+
+
+def describe(mode):
+    """One line for the logs: the device and the compute precision `mode` runs in."""
+    import tensorflow as tf
+    gpus = tf.config.list_physical_devices("GPU")
+    device = f"{len(gpus)} GPU(s)" if gpus else \
+        "CPU" + (" with bfloat16 units" if cpu_has_bfloat16_units() else "")
+    compute = {"none": "float32", "bfloat16": "bfloat16 (float32 weights)",
+               "float16": "float16 (float32 weights, loss scaling)"}[mode]
+    return f"{device}; compute precision {compute}"
 
 
 def _has_gpu():
@@ -53,11 +70,11 @@ def _has_gpu():
 
 def resolve(hparams):
     """The precision `hparams.mixed_precision` asks for on this machine: none, bfloat16 or
-    float16 (`auto` decided by the device; a missing hparam means none)."""
-    mode = str(hparams.get("mixed_precision", "none") or "none").lower()
+    float16 (`auto` decided by the device)."""
+    mode = str(hparams.mixed_precision).lower()
     if mode not in MODES:
         raise UserError(f"mixed_precision must be one of {', '.join(MODES)}; got "
-                        f"{hparams.get('mixed_precision')!r}.{did_you_mean(mode, MODES)} "
+                        f"{hparams.mixed_precision!r}.{did_you_mean(mode, MODES)} "
                         "e.g. --hparams=mixed_precision=bfloat16.")
     if mode != "auto":
         return mode

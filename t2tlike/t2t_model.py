@@ -13,9 +13,9 @@ import keras
 import tensorflow as tf
 
 from t2tlike import registry
-from t2tlike.decoding import beam_search
+from t2tlike.decoding import search
 from t2tlike.layers import modalities  # noqa: F401  (registers the built-in modalities)
-from t2tlike.training import precision as precision_lib
+from t2tlike import precision as precision_lib
 
 
 def shift_right(x):
@@ -23,11 +23,29 @@ def shift_right(x):
     return tf.pad(x, [[0, 0], [1, 0], [0, 0]])[:, :-1, :]
 
 
-class T2TModel(keras.Model):
-    """Base of every model; see the module docstring."""
+def build_model(model_name, hparams, problem_hparams):
+    """An instance of the registered model (variables are created on its first call) in
+    the precision hparams.mixed_precision resolves to on this machine (precision.py). The
+    built-in models pass their dtype policy down to every layer; creating the model under
+    the policy as well gives it to the layers of a user's model that do not."""
+    mode = precision_lib.resolve(hparams)
+    with precision_lib.policy_scope(mode):
+        return registry.model(model_name)(hparams, problem_hparams, precision=mode,
+                                          name=model_name)
 
-    def __init__(self, hparams, problem_hparams, **kwargs):
+
+class T2TModel(keras.Model):
+    """Base of every model; see the module docstring.
+
+    `precision` is the compute precision the model was created in ("none" = float32,
+    "bfloat16", "float16"; see t2tlike/precision.py): `build_model` passes it and creates
+    the layers under its policy.
+    """
+
+    def __init__(self, hparams, problem_hparams, precision="none", **kwargs):
+        kwargs.setdefault("dtype", precision_lib.POLICIES[precision])
         super().__init__(**kwargs)
+        self.precision = precision
         self._hparams = hparams
         self._problem_hparams = problem_hparams
         self.has_inputs = bool(problem_hparams.has_inputs) and "inputs" in problem_hparams.modality
@@ -36,28 +54,19 @@ class T2TModel(keras.Model):
         targets_cls = registry.modality(problem_hparams.modality["targets"])
         self.target_modality = targets_cls(
             problem_hparams.vocab_size["targets"], hidden, label_smoothing=smoothing,
-            name="targets_modality",
+            name="targets_modality", dtype=self.dtype_policy,
             **({"tie_softmax": hparams.shared_embedding_and_softmax_weights}
                if targets_cls is registry.modality("symbol") else {}))
         self.input_modality = None
         if self.has_inputs:
-            if hparams.get("shared_embedding", False) and \
+            if hparams.shared_embedding and \
                     problem_hparams.modality["inputs"] == problem_hparams.modality["targets"] and \
                     problem_hparams.vocab_size["inputs"] == problem_hparams.vocab_size["targets"]:
                 self.input_modality = self.target_modality
             else:
                 self.input_modality = registry.modality(problem_hparams.modality["inputs"])(
-                    problem_hparams.vocab_size["inputs"], hidden, name="inputs_modality")
-
-    # float32, or what trainer.build_model set from hparams.mixed_precision
-    precision = "none"
-
-    def __call__(self, *args, **kwargs):
-        """Calls (and, the first time, builds) the layers under the model's precision."""
-        if self.precision == "none":
-            return super().__call__(*args, **kwargs)
-        with precision_lib.policy_scope(self.precision):
-            return super().__call__(*args, **kwargs)
+                    problem_hparams.vocab_size["inputs"], hidden, name="inputs_modality",
+                    dtype=self.dtype_policy)
 
     @property
     def hparams(self):
@@ -96,22 +105,12 @@ class T2TModel(keras.Model):
 
     # -- decoding --------------------------------------------------------------------
     def decode_length(self, features, extra_length):
-        """How many ids decoding may emit: the input length + extra_length, or, without
-        inputs, the longest prompt (features["targets"], see `infer`) + extra_length."""
-        if self.has_inputs:
-            return tf.shape(features["inputs"])[1] + extra_length
-        lengths = self._prompt(features)[1]
-        return tf.reduce_max(tf.concat([lengths, [0]], axis=0)) + extra_length   # batch 0 too
-
-    def _prompt(self, features):
-        """Without inputs: (prompt [batch, prompt_len] int32, lengths [batch]) from
-        features["targets"], right-padded with 0; a row's prompt ends at its first 0 or EOS.
-        """
-        prompt = tf.cast(features["targets"], tf.int32)
-        return prompt, beam_search.prefix_lengths(prompt)
+        """int32 scalar: how many ids decoding may emit: the input length + extra_length,
+        or, without inputs, the longest prompt (features["targets"]) + extra_length."""
+        return search.decode_length(features, extra_length, has_inputs=self.has_inputs)
 
     def decoding_step_fn(self, features, num_samples, decode_length):
-        """(step_fn, initial states, context) for the searches in decoding/beam_search.py:
+        """(step_fn, initial states, context) for decoding/search.py:
         `step_fn(prev_ids, i, states, context)`; states have leading dim num_samples (batch
         * beam), the context one row per batch entry. Nothing per row may be captured in
         step_fn: finished entries leave the batch, and only states and context follow.
@@ -139,47 +138,23 @@ class T2TModel(keras.Model):
 
     def infer(self, features, beam_size=1, alpha=0.6, extra_length=50, return_beams=False,
               early_stopping=False):
-        """Decodes. Returns {"outputs": [batch, length] (or [batch, beam, length] with
-        return_beams), "scores": [batch] (or [batch, beam])}; ids after EOS are 0.
-
-        Without inputs (a language model), features["targets"] [batch, prompt_len] holds
-        prompts, right-padded with 0 (a row's prompt ends at its first 0 or EOS; it may be
-        empty). Each row is forced to its prompt, then continued (greedy or beam) until EOS
-        or prompt length + extra_length ids, whatever the other rows' lengths; outputs
-        start with the prompt (as T2T's), and scores count only the continuation.
+        """Decodes (decoding/search.py). Returns {"outputs": [batch, length] (or [batch,
+        beam, length] with return_beams), "scores": [batch] (or [batch, beam])}; ids after
+        EOS are 0. features: "inputs" [batch, in_len] ids, or, without inputs (a language
+        model), "targets" [batch, prompt_len] prompts right-padded with 0, which the
+        outputs start with (see decoding/search.py).
 
         With "class_label" targets: one forward pass, outputs [batch, 1] (or
         [batch, 1, 1]) = the argmax class (no EOS), scores = its log-probability.
         """
-        batch = tf.shape(features["inputs"] if self.has_inputs else features["targets"])[0]
         if isinstance(self.target_modality, modalities.ClassLabelModality):
-            return self._infer_class(features, batch, return_beams)
-        length = self.decode_length(features, extra_length)
-        prompt = {}
-        if not self.has_inputs:
-            prefix, prefix_length = self._prompt(features)
-            prompt = dict(prefix=prefix, prefix_length=prefix_length,
-                          max_length=prefix_length + extra_length)
-        if beam_size <= 1:
-            step_fn, states, context = self.decoding_step_fn(features, batch, length)
-            ids, scores = beam_search.greedy_search(step_fn, batch, length, states,
-                                                    context=context, **prompt)
-            return {"outputs": ids[:, tf.newaxis] if return_beams else ids,
-                    "scores": scores[:, tf.newaxis] if return_beams else scores}
-        step_fn, states, context = self.decoding_step_fn(features, batch * beam_size, length)
-        ids, scores = beam_search.beam_search(step_fn, batch, beam_size, length, states,
-                                              alpha=alpha, early_stopping=early_stopping,
-                                              context=context, **prompt)
-        if return_beams:
-            return {"outputs": ids, "scores": scores}
-        return {"outputs": ids[:, 0], "scores": scores[:, 0]}
+            return search.classify(self._class_logits(features), return_beams)
+        return search.decode(self.decoding_step_fn, features, beam_size=beam_size, alpha=alpha,
+                             extra_length=extra_length, return_beams=return_beams,
+                             early_stopping=early_stopping, has_inputs=self.has_inputs)
 
-    def _infer_class(self, features, batch, return_beams):
-        """The most likely class of each example (beam search over one label is pointless)."""
+    def _class_logits(self, features):
+        """A classifier's logits [batch, classes]: one forward pass with a dummy target."""
+        batch = tf.shape(features["inputs"] if self.has_inputs else features["targets"])[0]
         feats = dict(features, targets=tf.zeros([batch, 1], tf.int32))
-        log_probs = tf.nn.log_softmax(tf.cast(self(feats, training=False)[:, 0], tf.float32))
-        ids = tf.argmax(log_probs, axis=-1, output_type=tf.int32)[:, tf.newaxis]   # [batch, 1]
-        scores = tf.reduce_max(log_probs, axis=-1)                                # [batch]
-        if return_beams:
-            return {"outputs": ids[:, tf.newaxis], "scores": scores[:, tf.newaxis]}
-        return {"outputs": ids, "scores": scores}
+        return self(feats, training=False)[:, 0]

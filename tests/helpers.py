@@ -1,11 +1,16 @@
-"""Shared test helpers: tiny algorithmic problems, generating their data, reading shards.
+"""Shared test helpers: tiny algorithmic problems, a tiny language-model problem
+(LetterRuns), generating their data, reading shards.
 
 Import as `import helpers` (tests/conftest.py puts tests/ on sys.path).
 """
 import glob
 import os
+import random
+import string
 
 from data_generators import algorithmic, generator_utils
+from data_generators.problem import DatasetSplit
+from data_generators.text_problems import Text2SelfProblem, VocabType
 
 # Small sizes so generating every split takes well under a second.
 TINY_SIZES = dict(train_size=200, dev_size=20, test_size=20, num_shards=10)
@@ -25,6 +30,27 @@ def tiny_problem_class(base_cls=algorithmic.AlgorithmicReverseBinary40, name=Non
 def tiny_problem(base_cls=algorithmic.AlgorithmicReverseBinary40, was_reversed=False, **sizes):
     """An instance of tiny_problem_class(base_cls, **sizes)."""
     return tiny_problem_class(base_cls, **sizes)(was_reversed=was_reversed)
+
+
+RUN = 8                              # LetterRuns: letters per sample
+LETTERS = string.ascii_lowercase
+
+
+class LetterRuns(Text2SelfProblem):
+    """Language-model toy: RUN consecutive letters from a random start ("cdefghij"),
+    character vocabulary, one shard per split. Not registered (its name: letter_runs)."""
+    vocab_type = VocabType.CHARACTER
+    dataset_splits = [{"split": DatasetSplit.TRAIN, "shards": 1},
+                      {"split": DatasetSplit.EVAL, "shards": 1}]
+    train_size = 1000
+    dev_size = 50
+
+    def generate_samples(self, data_dir, tmp_dir, dataset_split):
+        rng = random.Random(f"letter_runs/{dataset_split}")
+        size = self.train_size if dataset_split == DatasetSplit.TRAIN else self.dev_size
+        for _ in range(size):
+            start = rng.randrange(len(LETTERS) - RUN + 1)
+            yield {"targets": LETTERS[start:start + RUN]}
 
 
 def generate_tiny_data(data_dir, problem=None):
@@ -63,3 +89,23 @@ def temp_files(folder):
     """Leftover temporary (`.incomplete`) files anywhere under folder."""
     return [os.path.join(root, f) for root, _, files in os.walk(str(folder))
             for f in files if f.endswith(generator_utils.TEMP_SUFFIX)]
+
+
+class TinyCopy(algorithmic.AlgorithmicIdentityBinary40):
+    """Copy binary strings of length 1-6 (small, so a few hundred steps suffice)."""
+    train_length = 6
+    dev_length = 6
+    train_size = 2000
+    dev_size = 200
+    test_size = 0
+    num_shards = 2
+
+
+def tiny_transformer_hparams(**overrides):
+    """A one-layer, 64-wide transformer_tiny that learns TinyCopy in ~200 steps (frozen)."""
+    from t2tlike.hparams import create_hparams
+    import t2tlike.models  # noqa: F401  (registers the hparams sets)
+    return create_hparams("transformer_tiny").replace(
+        num_hidden_layers=1, hidden_size=64, filter_size=128, batch_size=256,
+        learning_rate_warmup_steps=50, learning_rate_constant=0.02,
+        learning_rate_schedule="constant*linear_warmup*rsqrt_decay", **overrides).freeze()

@@ -7,18 +7,14 @@ import tensorflow as tf
 
 from t2tlike.errors import UserError
 from t2tlike.hparams import HParams
-from t2tlike.training import precision
+from t2tlike import precision
 from t2tlike.training.trainer import Trainer
-from test_trainer import _hparams, tiny_data  # noqa: F401  (the fixture)
+from helpers import tiny_transformer_hparams as _hparams
 
 
 @pytest.mark.parametrize("mode", ["none", "bfloat16", "float16"])
 def test_explicit_modes_are_kept(mode):
     assert precision.resolve(HParams(mixed_precision=mode)) == mode
-
-
-def test_missing_hparam_means_float32():
-    assert precision.resolve(HParams()) == "none"
 
 
 def test_bad_mode_is_one_clear_error():
@@ -33,14 +29,13 @@ def test_bad_mode_is_one_clear_error():
 def test_auto_follows_the_device(tmp_path, monkeypatch, flags, gpu, expected):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
-    read_flags = precision.cpu_has_bfloat16_units.__wrapped__   # without the cache
-    monkeypatch.setattr(precision, "cpu_has_bfloat16_units", lambda: read_flags(str(cpuinfo)))
+    monkeypatch.setattr(precision, "CPUINFO", str(cpuinfo))
     monkeypatch.setattr(precision, "_has_gpu", lambda: gpu)
     assert precision.resolve(HParams(mixed_precision="auto")) == expected
 
 
 def _batch(trainer):
-    return next(iter(trainer.problem.dataset("train", trainer.data_dir, trainer.hparams,
+    return next(iter(trainer.problem.dataset("train", trainer.data_dir, trainer.input_config,
                                              seed=1)))
 
 
@@ -56,12 +51,13 @@ def test_bfloat16_keeps_float32_weights_computes_in_bfloat16_and_learns(tiny_dat
                       random_seed=1)
     assert keras.config.dtype_policy().name == "float32"    # the global policy is untouched
     batch = _batch(trainer)
-    trainer._build(batch)
+    trainer.build(batch)
     assert trainer.model.precision == "bfloat16"
     assert all(v.dtype == "float32" for v in trainer.model.trainable_variables)
     dense = _layers(trainer.model)
     assert dense and all(layer.compute_dtype == "bfloat16" for layer in dense)
-    step = tf.function(trainer._train_step_fn())
+    assert trainer.model(batch).dtype == tf.float32          # logits leave the top in float32
+    step = trainer.train_step()
     losses = [float(step(batch)[0]) for _ in range(12)]     # fit one batch
     assert all(np.isfinite(losses)) and losses[-1] < 0.8 * losses[0], losses
     assert int(trainer.skipped_steps.numpy()) == 0
@@ -78,10 +74,10 @@ def test_float16_loss_scaling_skips_and_counts_overflowed_steps(tiny_data, tmp_p
                       str(tmp_path), train_steps=1, random_seed=1)
     assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)
     batch = _batch(trainer)
-    trainer._build(batch)
+    trainer.build(batch)
     assert all(v.dtype == "float32" for v in trainer.model.trainable_variables)
     assert all(layer.compute_dtype == "float16" for layer in _layers(trainer.model))
-    step = tf.function(trainer._train_step_fn())
+    step = trainer.train_step()
     before = [v.numpy().copy() for v in trainer.model.trainable_variables]
 
     trainer.optimizer.dynamic_scale.assign(1e30)    # float16 gradients overflow to inf

@@ -55,7 +55,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self.max_relative_position = int(max_relative_position or 0)
 
     def build(self, query_shape, memory_shape=None):
-        dense = dict(use_bias=False, kernel_initializer="glorot_uniform")
+        dense = dict(use_bias=False, kernel_initializer="glorot_uniform", dtype=self.dtype_policy)
         self.q_dense = keras.layers.Dense(self.hidden_size, name="q", **dense)
         self.k_dense = keras.layers.Dense(self.hidden_size, name="k", **dense)
         self.v_dense = keras.layers.Dense(self.hidden_size, name="v", **dense)
@@ -64,7 +64,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self.k_dense.build(memory_shape or query_shape)
         self.v_dense.build(memory_shape or query_shape)
         self.o_dense.build(query_shape)
-        self.drop = keras.layers.Dropout(self.dropout)
+        self.drop = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         if self.max_relative_position:
             rows = 2 * self.max_relative_position + 1
             init = keras.initializers.RandomNormal(stddev=self.depth ** -0.5)
@@ -121,6 +121,13 @@ class MultiHeadAttention(keras.layers.Layer):
         return tf.reshape(self.attend(grouped, k, v, bias), [n, 1, self.hidden_size])
 
     def call(self, query, memory=None, bias=None, training=False):
+        """query [batch, q_len, hidden]; memory [batch, kv_len, hidden] (None:
+        self-attention over the query); bias broadcastable to [batch, heads, q_len, kv_len]
+        (padding_bias / causal_bias) -> [batch, q_len, hidden]."""
+        for name, x in (("query", query), ("memory", memory)):
+            if x is not None and x.shape.rank is not None and x.shape.rank != 3:
+                raise ValueError(f"MultiHeadAttention: {name} must be [batch, length, hidden], "
+                                 f"got shape {x.shape}.")
         k, v = self.keys_values(query if memory is None else memory)
         return self.attend(query, k, v, bias, training)
 

@@ -7,6 +7,10 @@ class per example), "real" (float vectors, L2 loss), "identity" (pass-through, L
 Shapes: ids [batch, length] -> bottom [batch, length, hidden]; body output
 [batch, length, hidden] -> top [batch, length, vocab]. `loss` returns (sum, weight) so
 replicas and batches can be combined exactly before dividing.
+
+Precision: bottom returns the layer's compute dtype (bfloat16 or float16 under a mixed
+policy); top computes in it and returns float32 logits, so the loss, the metrics, padding
+with the dtype's lowest value and every decoding score are float32 whatever the policy.
 """
 import keras
 import tensorflow as tf
@@ -111,6 +115,7 @@ class SymbolModality(Modality):
         shape = tf.shape(body_output)
         flat = tf.reshape(body_output, [-1, shape[-1]])                # [batch*length, hidden]
         logits = tf.matmul(flat, tf.cast(w, flat.dtype), transpose_b=True)
+        logits = tf.cast(logits, tf.float32)                           # see the module doc
         return tf.reshape(logits, tf.concat([shape[:-1], [self.vocab_size]], axis=0))
 
     def loss(self, logits, targets):
@@ -143,7 +148,8 @@ class ClassLabelModality(Modality):
             self.embedding = self.add_weight(
                 name="embedding", shape=(self.vocab_size, self.hidden_size),
                 initializer=keras.initializers.RandomNormal(stddev=self.hidden_size ** -0.5))
-        self.classifier = keras.layers.Dense(self.vocab_size, name="classifier")
+        self.classifier = keras.layers.Dense(self.vocab_size, name="classifier",
+                                             dtype=self.dtype_policy)
         self.classifier.build((None, self.hidden_size))
 
     def bottom(self, x):
@@ -166,7 +172,7 @@ class ClassLabelModality(Modality):
         if not self.built:
             self.build()
         pooled = tf.reduce_mean(body_output, axis=1, keepdims=True)
-        return self.classifier(pooled)
+        return tf.cast(self.classifier(pooled), tf.float32)
 
     def targets_weights(self, targets):
         return tf.ones_like(tf.cast(targets, tf.float32))
@@ -181,8 +187,10 @@ class RealModality(Modality):
     """Float vectors [batch, length, vocab_size] (vocab_size = feature depth); L2 loss."""
 
     def build(self, input_shape=None):
-        self.project_in = keras.layers.Dense(self.hidden_size, name="bottom")
-        self.project_out = keras.layers.Dense(self.vocab_size, name="top")
+        self.project_in = keras.layers.Dense(self.hidden_size, name="bottom",
+                                             dtype=self.dtype_policy)
+        self.project_out = keras.layers.Dense(self.vocab_size, name="top",
+                                              dtype=self.dtype_policy)
         self.project_in.build((None, None, self.vocab_size))
         self.project_out.build((None, None, self.hidden_size))
 
@@ -194,7 +202,7 @@ class RealModality(Modality):
     def top(self, body_output):
         if not self.built:
             self.build()
-        return self.project_out(body_output)
+        return tf.cast(self.project_out(body_output), tf.float32)
 
     def targets_weights(self, targets):
         return tf.ones(tf.shape(targets)[:2], tf.float32)
@@ -215,4 +223,4 @@ class IdentityModality(RealModality):
         return tf.cast(x, self.compute_dtype)
 
     def top(self, body_output):
-        return body_output
+        return tf.cast(body_output, tf.float32)

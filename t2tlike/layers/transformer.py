@@ -1,14 +1,26 @@
 """Transformer encoder and decoder stacks (pre-norm, as T2T: "n" before, "da" after).
 
 Each sublayer is x + dropout(sublayer(layer_norm(x))); a final layer norm closes the
-stack. The decoder also runs one position at a time for incremental decoding: `init_cache`
-gives the (empty, growing) self-attention caches, `memory_keys_values` the encoder
-memory's keys and values computed once, and `step` decodes one position.
+stack. Every layer creates its sublayers in `__init__` with its own dtype policy passed
+down (`dtype=self.dtype_policy`), so a stack created under a mixed policy computes in it
+whatever the global policy is when it is called.
+
+The decoder also runs one position at a time for incremental decoding: `init_cache` gives
+the (empty, growing) self-attention caches, `memory_keys_values` the encoder memory's keys
+and values computed once, and `step` decodes one position.
 """
 import keras
 import tensorflow as tf
 
 from t2tlike.layers.attention import MultiHeadAttention, causal_bias, padding_bias
+
+
+def _check_rank(layer, **tensors):
+    """Raises ValueError naming the tensor whose static rank is not the expected one;
+    tensors: name=(tensor or None, rank)."""
+    for name, (tensor, rank) in tensors.items():
+        if tensor is not None and tensor.shape.rank is not None and tensor.shape.rank != rank:
+            raise ValueError(f"{layer}: {name} must have rank {rank}, got shape {tensor.shape}.")
 
 
 class FeedForward(keras.layers.Layer):
@@ -19,13 +31,15 @@ class FeedForward(keras.layers.Layer):
         self.hidden_size, self.filter_size, self.relu_dropout = hidden_size, filter_size, relu_dropout
 
     def build(self, input_shape):
-        self.inner = keras.layers.Dense(self.filter_size, activation="relu", name="conv1")
-        self.outer = keras.layers.Dense(self.hidden_size, name="conv2")
+        self.inner = keras.layers.Dense(self.filter_size, activation="relu", name="conv1",
+                                        dtype=self.dtype_policy)
+        self.outer = keras.layers.Dense(self.hidden_size, name="conv2", dtype=self.dtype_policy)
         self.inner.build(input_shape)
         self.outer.build(tuple(input_shape[:-1]) + (self.filter_size,))
-        self.drop = keras.layers.Dropout(self.relu_dropout)
+        self.drop = keras.layers.Dropout(self.relu_dropout, dtype=self.dtype_policy)
 
     def call(self, x, training=False):
+        """x [batch, len, hidden] -> [batch, len, hidden]."""
         return self.outer(self.drop(self.inner(x), training=training))
 
     def get_config(self):
@@ -36,20 +50,26 @@ class FeedForward(keras.layers.Layer):
 
 
 class EncoderLayer(keras.layers.Layer):
+    """One pre-norm encoder layer: self-attention, then the feed-forward network."""
+
     def __init__(self, hidden_size, num_heads, filter_size, dropout=0.1, attention_dropout=0.1,
                  relu_dropout=0.1, max_relative_position=0, **kwargs):
         super().__init__(**kwargs)
+        sub = dict(dtype=self.dtype_policy)   # sublayers compute in this layer's policy
         self.config_ = dict(hidden_size=hidden_size, num_heads=num_heads, filter_size=filter_size,
                             dropout=dropout, attention_dropout=attention_dropout,
                             relu_dropout=relu_dropout, max_relative_position=max_relative_position)
         self.self_attention = MultiHeadAttention(hidden_size, num_heads, attention_dropout,
-                                                 max_relative_position, name="self_attention")
-        self.ffn = FeedForward(hidden_size, filter_size, relu_dropout, name="ffn")
-        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_attention")
-        self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_ffn")
-        self.drop = keras.layers.Dropout(dropout)
+                                                 max_relative_position, name="self_attention",
+                                                 **sub)
+        self.ffn = FeedForward(hidden_size, filter_size, relu_dropout, name="ffn", **sub)
+        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_attention", **sub)
+        self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_ffn", **sub)
+        self.drop = keras.layers.Dropout(dropout, **sub)
 
     def call(self, x, bias, training=False):
+        """x [batch, len, hidden]; bias [batch, 1, 1, len] (padding_bias: 0 for tokens, a
+        large negative number for pads) -> [batch, len, hidden]."""
         y = self.self_attention(self.norm1(x), bias=bias, training=training)
         x = x + self.drop(y, training=training)
         y = self.ffn(self.norm2(x), training=training)
@@ -60,26 +80,35 @@ class EncoderLayer(keras.layers.Layer):
 
 
 class DecoderLayer(keras.layers.Layer):
+    """One pre-norm decoder layer: causal self-attention, attention to the encoder memory
+    (when `has_memory`), then the feed-forward network."""
+
     def __init__(self, hidden_size, num_heads, filter_size, dropout=0.1, attention_dropout=0.1,
                  relu_dropout=0.1, has_memory=True, max_relative_position=0, **kwargs):
         super().__init__(**kwargs)
+        sub = dict(dtype=self.dtype_policy)
         self.config_ = dict(hidden_size=hidden_size, num_heads=num_heads, filter_size=filter_size,
                             dropout=dropout, attention_dropout=attention_dropout,
                             relu_dropout=relu_dropout, has_memory=has_memory,
                             max_relative_position=max_relative_position)
         self.has_memory = has_memory
         self.self_attention = MultiHeadAttention(hidden_size, num_heads, attention_dropout,
-                                                 max_relative_position, name="self_attention")
-        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_self_attention")
+                                                 max_relative_position, name="self_attention",
+                                                 **sub)
+        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_self_attention",
+                                                     **sub)
         if has_memory:
             self.encdec_attention = MultiHeadAttention(hidden_size, num_heads, attention_dropout,
-                                                       name="encdec_attention")
-            self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_encdec")
-        self.ffn = FeedForward(hidden_size, filter_size, relu_dropout, name="ffn")
-        self.norm3 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_ffn")
-        self.drop = keras.layers.Dropout(dropout)
+                                                       name="encdec_attention", **sub)
+            self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_encdec", **sub)
+        self.ffn = FeedForward(hidden_size, filter_size, relu_dropout, name="ffn", **sub)
+        self.norm3 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_ffn", **sub)
+        self.drop = keras.layers.Dropout(dropout, **sub)
 
     def call(self, x, memory, self_bias, memory_bias, training=False):
+        """x [batch, tgt_len, hidden]; memory [batch, in_len, hidden] or None; self_bias
+        [1, 1, tgt_len, tgt_len] (causal_bias); memory_bias [batch, 1, 1, in_len] or None
+        -> [batch, tgt_len, hidden]."""
         y = self.self_attention(self.norm1(x), bias=self_bias, training=training)
         x = x + self.drop(y, training=training)
         if self.has_memory:
@@ -112,6 +141,7 @@ class EncoderStack(keras.layers.Layer):
     def __init__(self, num_layers, hidden_size, num_heads, filter_size, dropout=0.1,
                  attention_dropout=0.1, relu_dropout=0.1, max_relative_position=0, **kwargs):
         super().__init__(**kwargs)
+        sub = dict(dtype=self.dtype_policy)
         self.config_ = dict(num_layers=num_layers, hidden_size=hidden_size, num_heads=num_heads,
                             filter_size=filter_size, dropout=dropout,
                             attention_dropout=attention_dropout, relu_dropout=relu_dropout,
@@ -121,15 +151,18 @@ class EncoderStack(keras.layers.Layer):
         for i in range(num_layers):   # one attribute each, so tf.train.Checkpoint tracks them
             setattr(self, f"layer_{i}", EncoderLayer(hidden_size, num_heads, filter_size, dropout,
                                                      attention_dropout, relu_dropout,
-                                                     max_relative_position, name=f"layer_{i}"))
-        self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")
+                                                     max_relative_position, name=f"layer_{i}",
+                                                     **sub))
+        self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm", **sub)
 
     @property
     def stack(self):
         return [getattr(self, f"layer_{i}") for i in range(self.num_layers)]
 
     def call(self, x, mask, training=False):
-        """x [batch, len, hidden]; mask [batch, len] (1 = token, 0 = pad)."""
+        """x [batch, len, hidden]; mask [batch, len] (1 = token, 0 = pad) -> [batch, len,
+        hidden]."""
+        _check_rank("EncoderStack", x=(x, 3), mask=(mask, 2))
         bias = padding_bias(mask)
         for layer in self.stack:
             x = layer(x, bias, training=training)
@@ -146,6 +179,7 @@ class DecoderStack(keras.layers.Layer):
                  attention_dropout=0.1, relu_dropout=0.1, has_memory=True,
                  max_relative_position=0, **kwargs):
         super().__init__(**kwargs)
+        sub = dict(dtype=self.dtype_policy)
         self.config_ = dict(num_layers=num_layers, hidden_size=hidden_size, num_heads=num_heads,
                             filter_size=filter_size, dropout=dropout,
                             attention_dropout=attention_dropout, relu_dropout=relu_dropout,
@@ -156,15 +190,18 @@ class DecoderStack(keras.layers.Layer):
         for i in range(num_layers):   # one attribute each, so tf.train.Checkpoint tracks them
             setattr(self, f"layer_{i}", DecoderLayer(hidden_size, num_heads, filter_size, dropout,
                                                      attention_dropout, relu_dropout, has_memory,
-                                                     max_relative_position, name=f"layer_{i}"))
-        self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")
+                                                     max_relative_position, name=f"layer_{i}",
+                                                     **sub))
+        self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm", **sub)
 
     @property
     def stack(self):
         return [getattr(self, f"layer_{i}") for i in range(self.num_layers)]
 
     def call(self, x, memory=None, memory_mask=None, training=False):
-        """x [batch, tgt_len, hidden] (shifted targets); memory [batch, in_len, hidden]."""
+        """x [batch, tgt_len, hidden] (shifted targets); memory [batch, in_len, hidden] and
+        memory_mask [batch, in_len] when the decoder has memory -> [batch, tgt_len, hidden]."""
+        _check_rank("DecoderStack", x=(x, 3), memory=(memory, 3), memory_mask=(memory_mask, 2))
         self_bias = causal_bias(tf.shape(x)[1])
         memory_bias = padding_bias(memory_mask) if memory_mask is not None else None
         for layer in self.stack:

@@ -1,7 +1,8 @@
 """basic_params1: the keys every model and the trainer share (T2T's names and meanings).
 
-Model families derive their sets from it in one step (`basic_params1().replace(...)`)
-and add their own keys with `add_hparam`.
+A model family's root set derives from it in one step and adds the keys only that family
+reads (`basic_params1().extend(pos="timing").replace(hidden_size=512)`); every key a
+model or the trainer reads is defined in the set, so nothing probes for a missing key.
 """
 from t2tlike import registry
 from t2tlike.hparams import HParams

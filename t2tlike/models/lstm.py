@@ -56,11 +56,12 @@ class LSTMStack(keras.layers.Layer):
         depth = input_shape[-1]
         for i in range(self.num_layers):
             lstm = keras.layers.LSTM(self.hidden_size, return_sequences=True,
-                                     return_state=True, name=f"lstm_{i}")
+                                     return_state=True, name=f"lstm_{i}",
+                                     dtype=self.dtype_policy)
             lstm.build((None, None, depth))
             setattr(self, f"lstm_{i}", lstm)
             depth = self.hidden_size
-        self.drop = keras.layers.Dropout(self.dropout)
+        self.drop = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
 
     @property
     def lstms(self):
@@ -129,7 +130,8 @@ class Seq2seqAttention(keras.layers.Layer):
                 name="memory_kernel", shape=(heads, m_depth, q_depth))
         if self.output_attention:
             self.output_dense = keras.layers.Dense(self.output_size or q_depth, activation="tanh",
-                                                   use_bias=False, name="attention_layer")
+                                                   use_bias=False, name="attention_layer",
+                                                   dtype=self.dtype_policy)
             self.output_dense.build((None, None, q_depth + heads * m_depth))
         elif heads != 1 or m_depth != q_depth:
             raise ValueError(
@@ -186,8 +188,8 @@ class LSTMSeq2seq(T2TModel):
         hp = hparams
         stack = dict(num_layers=hp.num_hidden_layers, hidden_size=hp.hidden_size,
                      dropout=hp.dropout)
-        self.encoder = LSTMStack(**stack, name="encoder")
-        self.decoder = LSTMStack(**stack, name="decoder")
+        self.encoder = LSTMStack(**stack, name="encoder", dtype=self.dtype_policy)
+        self.decoder = LSTMStack(**stack, name="decoder", dtype=self.dtype_policy)
 
     def encode(self, inputs, inputs_mask, training=False):
         """inputs [batch, in_len, hidden], inputs_mask [batch, in_len] -> (outputs
@@ -236,7 +238,7 @@ class LSTMSeq2seqAttention(LSTMSeq2seq):
         self.attention = Seq2seqAttention(
             num_units=hp.hidden_size, mechanism=hp.attention_mechanism, num_heads=hp.num_heads,
             output_size=hp.attention_layer_size, output_attention=hp.output_attention,
-            name="attention")
+            name="attention", dtype=self.dtype_policy)
 
     def body(self, features, training=False):
         """inputs [batch, in_len, hidden], targets [batch, tgt_len, hidden] (shifted)
@@ -266,11 +268,8 @@ def lstm_seq2seq():
 def lstm_attention_base():
     """lstm_seq2seq plus T2T's attention keys: attention_layer_size = hidden_size,
     output_attention, one head; attention_mechanism defaults to bahdanau."""
-    hp = lstm_seq2seq().replace(num_heads=1)
-    hp.add_hparam("attention_layer_size", hp.hidden_size)
-    hp.add_hparam("output_attention", True)
-    hp.add_hparam("attention_mechanism", "bahdanau")
-    return hp
+    return lstm_seq2seq().replace(num_heads=1).extend(
+        attention_layer_size=128, output_attention=True, attention_mechanism="bahdanau")
 
 
 @registry.register_hparams

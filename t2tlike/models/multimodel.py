@@ -44,7 +44,7 @@ import keras
 import tensorflow as tf
 
 from t2tlike import registry
-from t2tlike.decoding import beam_search
+from t2tlike.decoding import search
 from t2tlike.errors import UserError
 from t2tlike.layers.modalities import ClassLabelModality, ModalityType
 from t2tlike.layers.positional import add_timing_signal, timing_signal
@@ -144,7 +144,8 @@ class MultiModel(Transformer):
         self.num_tasks = len(tasks)
         self.first_tag = problem_hparams.vocab_size["inputs"] - self.num_tasks
         heads, task_heads = self._make_heads(tasks, hparams, problem_hparams)
-        self.target_modality = TaskTargetModality(heads, task_heads, name="task_targets")
+        self.target_modality = TaskTargetModality(heads, task_heads, name="task_targets",
+                                                  dtype=self.dtype_policy)
         self.text_heads = tuple(h for h in range(len(heads))
                                 if not self.target_modality.is_class_label(h))
         if not self.text_heads:
@@ -158,7 +159,7 @@ class MultiModel(Transformer):
     def _make_heads(self, tasks, hparams, problem_hparams):
         """(head modalities, head index of each task). A head like the problem's own targets
         is T2TModel's target modality (its softmax tied to the embedding as configured)."""
-        share = hparams.get("multimodel_share_targets", True)
+        share = hparams.multimodel_share_targets
         problem_targets = (problem_hparams.modality["targets"],
                            problem_hparams.vocab_size["targets"])
         default = self.target_modality
@@ -175,7 +176,8 @@ class MultiModel(Transformer):
                 extra = {"tie_softmax": hparams.shared_embedding_and_softmax_weights} \
                     if name == ModalityType.SYMBOL else {}
                 modality = cls(size, hparams.hidden_size, label_smoothing=hparams.label_smoothing,
-                               name=f"targets_modality_task{i}", **extra)
+                               name=f"targets_modality_task{i}", dtype=self.dtype_policy,
+                               **extra)
             by_key[key] = len(heads)
             task_heads.append(len(heads))
             heads.append(modality)
@@ -256,7 +258,7 @@ class MultiModel(Transformer):
         memory = self.encode(self.input_modality.bottom(inputs), mask)
         context = {"memory_kv": self.decoder.memory_keys_values(memory), "mask": mask}
         cache = self.decoder.init_cache(num_samples)
-        signal = timing_signal(decode_length, self.hparams.hidden_size)[0]
+        signal = timing_signal(decode_length, self.hidden_size)[0]
 
         def step_fn(prev_ids, i, cache, context):
             x = modality.targets_bottom(prev_ids[:, tf.newaxis])          # [n, 1, hidden]
@@ -302,39 +304,22 @@ class MultiModel(Transformer):
 
     def _infer_head(self, head, features, beam_size, alpha, extra_length, return_beams,
                     early_stopping):
-        inputs = features["inputs"]
-        batch = tf.shape(inputs)[0]
+        """infer with head `head` (decoding/search.py): the argmax class of a class head;
+        greedy or beam search with a text head's cached decoding."""
         if self.target_modality.is_class_label(head):
-            feats = {"inputs": inputs, "targets": tf.zeros([batch, 1], tf.int32)}
-            log_probs = tf.nn.log_softmax(tf.cast(self.head_logits(head, feats)[:, 0],
-                                                  tf.float32))                # [batch, classes]
-            ids = tf.argmax(log_probs, axis=-1, output_type=tf.int32)[:, tf.newaxis]
-            ids, scores = ids[:, tf.newaxis], tf.reduce_max(log_probs, axis=-1)[:, tf.newaxis]
-        else:
-            length = tf.shape(inputs)[1] + extra_length
-            if beam_size <= 1:
-                step_fn, states, context = self.decoding_step_fn(features, batch, length, head)
-                ids, scores = beam_search.greedy_search(step_fn, batch, length, states,
-                                                        context=context)
-                ids, scores = ids[:, tf.newaxis], scores[:, tf.newaxis]
-            else:
-                step_fn, states, context = self.decoding_step_fn(features, batch * beam_size,
-                                                                 length, head)
-                ids, scores = beam_search.beam_search(step_fn, batch, beam_size, length, states,
-                                                      alpha=alpha, early_stopping=early_stopping,
-                                                      context=context)
-        if return_beams:                       # ids [batch, beams, length], scores [batch, beams]
-            return {"outputs": ids, "scores": scores}
-        return {"outputs": ids[:, 0], "scores": scores[:, 0]}
+            inputs = features["inputs"]
+            feats = {"inputs": inputs, "targets": tf.zeros([tf.shape(inputs)[0], 1], tf.int32)}
+            return search.classify(self.head_logits(head, feats)[:, 0], return_beams)
+        return search.decode(functools.partial(self.decoding_step_fn, head=head), features,
+                             beam_size=beam_size, alpha=alpha, extra_length=extra_length,
+                             return_beams=return_beams, early_stopping=early_stopping)
 
 
 @registry.register_hparams
 def multimodel_base():
     """transformer_base's body and training settings; tasks with the same targets modality
     and vocabulary share one head (`multimodel_share_targets`)."""
-    hp = transformer_base()
-    hp.add_hparam("multimodel_share_targets", True)
-    return hp
+    return transformer_base().extend(multimodel_share_targets=True)
 
 
 @registry.register_hparams

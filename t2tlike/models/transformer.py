@@ -32,18 +32,21 @@ class Transformer(T2TModel):
         super().__init__(hparams, problem_hparams, **kwargs)
         hp = hparams
         self.use_timing = _position_settings(hp)
-        relative = hp.get("self_attention_type", "dot_product") == "dot_product_relative"
+        relative = hp.self_attention_type == "dot_product_relative"
+        self.hidden_size = hp.hidden_size
         stack = dict(num_layers=hp.num_hidden_layers, hidden_size=hp.hidden_size,
                      num_heads=hp.num_heads, filter_size=hp.filter_size,
                      dropout=hp.layer_prepostprocess_dropout,
                      attention_dropout=hp.attention_dropout, relu_dropout=hp.relu_dropout,
-                     max_relative_position=hp.max_relative_position if relative else 0)
+                     max_relative_position=hp.max_relative_position if relative else 0,
+                     dtype=self.dtype_policy)
         self.encoder_only = self.has_inputs and \
             problem_hparams.modality["targets"] == ModalityType.CLASS_LABEL
         self.encoder = layers.EncoderStack(**stack, name="encoder") if self.has_inputs else None
         self.decoder = None if self.encoder_only else \
             layers.DecoderStack(**stack, has_memory=self.has_inputs, name="decoder")
-        self.input_dropout = keras.layers.Dropout(hp.layer_prepostprocess_dropout)
+        self.input_dropout = keras.layers.Dropout(hp.layer_prepostprocess_dropout,
+                                                  dtype=self.dtype_policy)
 
     def encode(self, inputs, inputs_mask, training=False):
         """inputs [batch, in_len, hidden] -> memory [batch, in_len, hidden]."""
@@ -79,8 +82,7 @@ class Transformer(T2TModel):
             context = {"memory_kv": self.decoder.memory_keys_values(memory),
                        "mask": embedded["inputs_mask"]}
         cache = self.decoder.init_cache(num_samples)
-        hidden = self.hparams.hidden_size
-        signal = timing_signal(decode_length, hidden)[0]          # [decode_length, hidden]
+        signal = timing_signal(decode_length, self.hidden_size)[0]          # [decode_length, hidden]
 
         def step_fn(prev_ids, i, cache, context):
             x = self.target_modality.targets_bottom(prev_ids[:, tf.newaxis])   # [n, 1, hidden]
@@ -94,17 +96,21 @@ class Transformer(T2TModel):
 
 
 def _position_settings(hp):
-    """Checks `pos`, `self_attention_type` and `max_relative_position`; True when the
-    sinusoidal timing signal is added."""
-    pos = hp.get("pos", "timing")
+    """Checks `pos`, `self_attention_type`, `max_relative_position` and that `num_heads`
+    divides `hidden_size`; True when the sinusoidal timing signal is added."""
+    if hp.num_heads < 1 or hp.hidden_size % hp.num_heads:
+        raise UserError(f"num_heads ({hp.num_heads}) must divide hidden_size "
+                        f"({hp.hidden_size}): each head gets hidden_size / num_heads "
+                        "dimensions. Change one of them, e.g. --hparams=num_heads=4.")
+    pos = hp.pos
     if pos not in ("timing", "none", None):
         raise UserError(f"unknown pos {pos!r}: expected 'timing' (sinusoidal positions) or "
                         "'none'; set it with --hparams=pos=timing")
-    kind = hp.get("self_attention_type", "dot_product")
+    kind = hp.self_attention_type
     if kind not in ("dot_product", "dot_product_relative"):
         raise UserError(f"unknown self_attention_type {kind!r}: expected 'dot_product' or "
                         "'dot_product_relative'")
-    if kind == "dot_product_relative" and hp.get("max_relative_position", 0) < 1:
+    if kind == "dot_product_relative" and hp.max_relative_position < 1:
         raise UserError("self_attention_type=dot_product_relative needs max_relative_position "
                         ">= 1 (T2T's transformer_relative uses 20); set it with "
                         "--hparams=max_relative_position=20")
@@ -122,7 +128,11 @@ def masked_mean(x, mask):
 @registry.register_hparams
 def transformer_base():
     """T2T's transformer_base (v3): 6+6 layers, 512 hidden, 2048 filter, 8 heads."""
-    hp = basic_params1().replace(
+    return basic_params1().extend(
+        pos="timing",                        # or "none": no absolute positions
+        self_attention_type="dot_product",   # or "dot_product_relative" (Shaw et al., 2018)
+        max_relative_position=0,             # > 0 with dot_product_relative (T2T: 20)
+    ).replace(
         hidden_size=512, filter_size=2048, num_heads=8, num_hidden_layers=6,
         batch_size=4096, max_length=256, clip_grad_norm=0.0,
         layer_prepostprocess_dropout=0.1, attention_dropout=0.1, relu_dropout=0.1,
@@ -131,10 +141,6 @@ def transformer_base():
         optimizer_adam_epsilon=1e-9, weight_decay=0.0,
         learning_rate_schedule="constant*linear_warmup*rsqrt_decay*rsqrt_hidden_size",
         learning_rate_constant=2.0, learning_rate_warmup_steps=8000)
-    hp.add_hparam("pos", "timing")                       # or "none"
-    hp.add_hparam("self_attention_type", "dot_product")  # or "dot_product_relative"
-    hp.add_hparam("max_relative_position", 0)
-    return hp
 
 
 @registry.register_hparams

@@ -12,6 +12,8 @@ every N batches, with the mean of their gradients, so the effective batch is N t
 T2T's global step did; the learning-rate schedule counts updates (Keras's
 `optimizer.iterations`), so warm-up and decay keep their meaning at any N.
 """
+import dataclasses
+
 import gin
 import keras
 
@@ -26,37 +28,58 @@ OPTIMIZERS = ("adam", "adafactor", "sgd", "momentum")
 ALIASES = {"multistep_adam": "adam"}
 
 
-def accumulate_steps(hparams):
-    """optimizer_multistep_accumulate_steps as an int: 0 or 1 = update every batch."""
-    value = getattr(hparams, "optimizer_multistep_accumulate_steps", 0) or 0
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise UserError(f"optimizer_multistep_accumulate_steps must be a whole number >= 0 "
-                        f"(batches per weight update; 0 or 1 = every batch), got {value!r}; "
-                        "e.g. --hparams=optimizer_multistep_accumulate_steps=4.")
-    return value
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+    """What the optimizer reads of the hparams, checked once (`from_hparams`)."""
+    name: str = "adam"
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-7
+    momentum: float = 0.9
+    nesterov: bool = False
+    adafactor_decay_rate: float = 0.8
+    weight_decay: float = 0.0
+    clip_grad_norm: float = 0.0
+    accumulate_steps: int = 0   # batches per weight update; 0 or 1: every batch
+
+    @classmethod
+    def from_hparams(cls, hp):
+        name = ALIASES.get(hp.optimizer.lower(), hp.optimizer.lower())
+        if name not in OPTIMIZERS:
+            known = OPTIMIZERS + tuple(ALIASES)
+            raise UserError(f"unknown optimizer '{hp.optimizer}'.{did_you_mean(name, known)} "
+                            f"Known optimizers: {', '.join(known)}.")
+        steps = hp.optimizer_multistep_accumulate_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise UserError(f"optimizer_multistep_accumulate_steps must be a whole number >= 0 "
+                            f"(batches per weight update; 0 or 1 = every batch), got {steps!r}; "
+                            "e.g. --hparams=optimizer_multistep_accumulate_steps=4.")
+        return cls(name=name, adam_beta1=hp.optimizer_adam_beta1,
+                   adam_beta2=hp.optimizer_adam_beta2, adam_epsilon=hp.optimizer_adam_epsilon,
+                   momentum=hp.optimizer_momentum_momentum,
+                   nesterov=hp.optimizer_momentum_nesterov,
+                   adafactor_decay_rate=hp.optimizer_adafactor_decay_rate,
+                   weight_decay=hp.weight_decay, clip_grad_norm=hp.clip_grad_norm,
+                   accumulate_steps=steps)
+
+    @property
+    def batches_per_update(self):
+        return max(self.accumulate_steps, 1)
 
 
-def create_optimizer(hparams, learning_rate):
-    """The Keras optimizer named by hparams.optimizer, at `learning_rate` (a schedule)."""
-    name = hparams.optimizer.lower()
-    name = ALIASES.get(name, name)
-    clip = {"global_clipnorm": hparams.clip_grad_norm} if hparams.clip_grad_norm > 0 else {}
-    extra = {"weight_decay": hparams.weight_decay} if hparams.weight_decay > 0 else {}
-    steps = accumulate_steps(hparams)
-    if steps > 1:
-        extra["gradient_accumulation_steps"] = steps
-    if name == "adam":
-        return Adam(learning_rate=learning_rate, beta_1=hparams.optimizer_adam_beta1,
-                    beta_2=hparams.optimizer_adam_beta2, epsilon=hparams.optimizer_adam_epsilon,
-                    **clip, **extra)
-    if name == "adafactor":
+def create_optimizer(config, learning_rate):
+    """The Keras optimizer an OptimizerConfig describes, at `learning_rate` (a schedule)."""
+    clip = {"global_clipnorm": config.clip_grad_norm} if config.clip_grad_norm > 0 else {}
+    extra = {"weight_decay": config.weight_decay} if config.weight_decay > 0 else {}
+    if config.accumulate_steps > 1:
+        extra["gradient_accumulation_steps"] = config.accumulate_steps
+    if config.name == "adam":
+        return Adam(learning_rate=learning_rate, beta_1=config.adam_beta1,
+                    beta_2=config.adam_beta2, epsilon=config.adam_epsilon, **clip, **extra)
+    if config.name == "adafactor":
         return Adafactor(learning_rate=learning_rate,
-                         beta_2_decay=-hparams.optimizer_adafactor_decay_rate, **clip, **extra)
-    if name == "sgd":
+                         beta_2_decay=-config.adafactor_decay_rate, **clip, **extra)
+    if config.name == "sgd":
         return SGD(learning_rate=learning_rate, **clip, **extra)
-    if name == "momentum":
-        return SGD(learning_rate=learning_rate, momentum=hparams.optimizer_momentum_momentum,
-                   nesterov=hparams.optimizer_momentum_nesterov, **clip, **extra)
-    known = OPTIMIZERS + tuple(ALIASES)
-    raise UserError(f"unknown optimizer '{hparams.optimizer}'.{did_you_mean(name, known)} "
-                    f"Known optimizers: {', '.join(known)}.")
+    return SGD(learning_rate=learning_rate, momentum=config.momentum,
+               nesterov=config.nesterov, **clip, **extra)

@@ -23,7 +23,7 @@ Schedules (the value of `multiproblem_schedule`):
                      proportional and each task's loss is scaled instead
                      (see `implicit_loss_weights`)
 
-Hparams that `TaskSchedule.from_hparams` reads (a missing one takes the default shown):
+Hparams that `TaskSchedule.from_hparams` reads (basic_params1 defines each; its value shown):
   multiproblem_schedule               str, "proportional"
   multiproblem_temperature            float, 5.0 (temperature)
   multiproblem_schedule_threshold     float in [0, 1], 0.5 (constant, exponential, pretrain)
@@ -225,15 +225,22 @@ def implicit_loss_weights(p_adaptive, q_mixture):
     return w / np.dot(q, w)
 
 
+MIX_BATCH, MIX_EXAMPLE = "batch", "example"   # hparam multiproblem_mixing
+
+
+def mixing_mode(value):
+    """The checked value of hparam multiproblem_mixing: "batch" (every training batch holds
+    one task) or "example" (each example's task is drawn, so a batch mixes tasks)."""
+    if value not in (MIX_BATCH, MIX_EXAMPLE):
+        raise UserError(f"multiproblem_mixing must be {MIX_BATCH!r} (one task per batch) or "
+                        f"{MIX_EXAMPLE!r} (tasks mixed within a batch); got {value!r}.")
+    return value
+
+
 def sample_task(probabilities, rng):
     """The index of one task drawn from `probabilities` with `rng` (np.random.Generator)."""
     p = np.asarray(probabilities, dtype=np.float64)
     return int(rng.choice(p.size, p=p))
-
-
-def _hparam(hp, name, default):
-    value = hp.get(name, default) if hasattr(hp, "get") else getattr(hp, name, default)
-    return default if value is None else value
 
 
 class TaskSchedule:
@@ -278,16 +285,15 @@ class TaskSchedule:
 
     @classmethod
     def from_hparams(cls, hp, sizes, names=None):
-        """`hp`: anything with `.get(name, default)` or attributes (HParams, a dict)."""
+        """The schedule the `multiproblem_*` hparams describe (basic_params1 defines them)."""
         return cls(
-            sizes, schedule=_hparam(hp, "multiproblem_schedule", "proportional"), names=names,
-            temperature=_hparam(hp, "multiproblem_temperature", DEFAULT_TEMPERATURE),
-            threshold=_hparam(hp, "multiproblem_schedule_threshold", DEFAULT_THRESHOLD),
-            max_steps=_hparam(hp, "multiproblem_schedule_max_steps", 0),
-            alpha=_hparam(hp, "multiproblem_adaptive_alpha", DEFAULT_ALPHA),
-            kind=_hparam(hp, "multiproblem_adaptive_kind", "inverse"),
-            eps=_hparam(hp, "multiproblem_adaptive_eps", DEFAULT_EPS),
-            baselines=_hparam(hp, "multiproblem_adaptive_baselines", None))
+            sizes, schedule=hp.multiproblem_schedule, names=names,
+            temperature=hp.multiproblem_temperature,
+            threshold=hp.multiproblem_schedule_threshold,
+            max_steps=hp.multiproblem_schedule_max_steps,
+            alpha=hp.multiproblem_adaptive_alpha, kind=hp.multiproblem_adaptive_kind,
+            eps=hp.multiproblem_adaptive_eps,
+            baselines=hp.multiproblem_adaptive_baselines or None)
 
     @property
     def is_adaptive(self):

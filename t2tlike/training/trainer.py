@@ -21,7 +21,9 @@ from t2tlike import registry
 from t2tlike.training import learning_rate as lr_lib
 from t2tlike.training import metrics as metrics_lib
 from t2tlike.training import multitask as multitask_lib
-from t2tlike.training import optimizers, precision, run_config
+from t2tlike import precision
+from t2tlike.t2t_model import build_model
+from t2tlike.training import optimizers, run_config
 
 TRAIN, EVAL = "train", "eval"
 
@@ -36,19 +38,10 @@ def default_strategy():
     return tf.distribute.get_strategy()
 
 
-def _feature_spec(dataset):
+def feature_spec(dataset):
+    """The dataset's element spec with every dimension free: one trace for all batches."""
     return tf.nest.map_structure(
         lambda s: tf.TensorSpec([None] * s.shape.rank, s.dtype), dataset.element_spec)
-
-
-def build_model(model_name, hparams, problem_hparams):
-    """An instance of the registered model (variables are created on its first call), in
-    the precision of hparams.mixed_precision (t2tlike/training/precision.py)."""
-    mode = precision.resolve(hparams)
-    with precision.policy_scope(mode):
-        model = registry.model(model_name)(hparams, problem_hparams, name=model_name)
-    model.precision = mode
-    return model
 
 
 class Trainer:
@@ -69,24 +62,28 @@ class Trainer:
             keras.utils.set_random_seed(random_seed)
         self.seed = random_seed
         self.problem_hparams = problem.get_hparams(hparams, data_dir)
+        self.input_config = problem.input_config(hparams)
+        self.optimizer_config = optimizers.OptimizerConfig.from_hparams(hparams)
         with self.strategy.scope():
             self.model = build_model(model_name, hparams, self.problem_hparams)
             # The schedule counts weight updates (see optimizers.py on accumulation).
-            updates = train_steps // max(optimizers.accumulate_steps(hparams), 1)
+            updates = train_steps // self.optimizer_config.batches_per_update
             self.schedule = lr_lib.learning_rate_schedule(hparams, updates)
             self.optimizer = precision.wrap_optimizer(
-                optimizers.create_optimizer(hparams, self.schedule), self.model.precision)
+                optimizers.create_optimizer(self.optimizer_config, self.schedule),
+                self.model.precision)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        logging.info("Training %s on %s: %s.", model_name, problem.name,
+                     precision.describe(self.model.precision))
         # float16 steps whose gradients overflowed (skipped by the loss scaling)
         self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
                                          name="skipped_steps")
-        self.multitask = multitask_lib.MultiTask.for_problem(problem, hparams, data_dir)
-        if self.multitask is not None:
-            self.multitask.check_model(self.model)
-        extra = self.multitask.checkpoint_items() if self.multitask else {}
+        # what a multi-problem adds to the loop (a task mixture, per-task eval); no-ops else
+        self.tasks = multitask_lib.task_hooks(problem, hparams, data_dir)
+        self.tasks.check_model(self.model)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                               step=self.step, skipped_steps=self.skipped_steps,
-                                              **extra)
+                                              **self.tasks.checkpoint_items())
         self.manager = tf.train.CheckpointManager(self.checkpoint, output_dir,
                                                   max_to_keep=keep_checkpoint_max,
                                                   checkpoint_name="model")
@@ -94,22 +91,26 @@ class Trainer:
         self._eval_writer = tf.summary.create_file_writer(os.path.join(output_dir, "eval"))
         self.metric_names = [m for m in problem.eval_metrics() if m in metrics_lib.METRICS]
         wanted = [m for m in problem.eval_metrics() if m in metrics_lib.DECODE_METRICS]
-        self.bleu_samples = (getattr(hparams, "eval_bleu_samples", 0)
+        self.bleu_samples = (hparams.eval_bleu_samples
                              if wanted and self.problem_hparams.has_inputs else 0)
         self._bleu_state = {}   # task (None: the problem) -> (decoder, inputs, references)
 
-    # -- steps -------------------------------------------------------------------
-    def _build(self, batch):
-        """Creates the model's and optimizer's variables (before restoring a checkpoint)."""
+    # -- steps (public: the benchmarks build on them) ---------------------------
+    def build(self, batch):
+        """Creates the model's and optimizer's variables from one batch of features (before
+        a checkpoint is restored)."""
         def create(features):
             self.model(features, training=False)
         self.strategy.run(tf.function(create), args=(batch,))
         with self.strategy.scope():
             self.optimizer.build(self.model.trainable_variables)
 
-    def _train_step_fn(self):
+    def train_step_fn(self):
+        """The train step as a Python function: features -> (mean loss over the batch's
+        target tokens, number of target tokens). It applies one update (or accumulates one
+        batch of it) and counts float16 steps skipped for overflow."""
         model, optimizer, strategy = self.model, self.optimizer, self.strategy
-        multitask, skipped = self.multitask, self.skipped_steps
+        tasks, skipped = self.tasks, self.skipped_steps
         loss_scaling = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
         def replica_step(features):
@@ -118,9 +119,7 @@ class Trainer:
                 logits = model(features, training=True)
                 num, den = model.training_loss(logits, features)
                 total_den = ctx.all_reduce(tf.distribute.ReduceOp.SUM, den)
-                loss = num / tf.maximum(total_den, 1.0)
-                if multitask is not None:   # adaptive_implicit scales each task's loss
-                    loss *= tf.cast(multitask.batch_loss_weight(features), loss.dtype)
+                loss = tasks.weight_loss(num / tf.maximum(total_den, 1.0), features)
                 if model.losses:
                     loss += tf.add_n(model.losses) / strategy.num_replicas_in_sync
                 if loss_scaling:
@@ -142,7 +141,9 @@ class Trainer:
 
         return step
 
-    def _eval_step_fn(self):
+    def eval_step_fn(self):
+        """The eval step as a Python function: features -> {metric: (sum, weight)}, summed
+        over replicas (metrics_lib.finalize turns the totals into values)."""
         model, strategy, names = self.model, self.strategy, self.metric_names
 
         def replica_step(features):
@@ -160,18 +161,48 @@ class Trainer:
 
         return step
 
+    def train_step(self, dataset=None, jit_compile=False):
+        """`train_step_fn` as a tf.function. Given the (undistributed) dataset it will read,
+        on one replica it is traced once for every batch shape."""
+        return tf.function(self.train_step_fn(), input_signature=self._signature(dataset),
+                           jit_compile=jit_compile or None)
+
+    def eval_step(self, dataset=None):
+        """`eval_step_fn` as a tf.function (see `train_step` for `dataset`)."""
+        signature = self._signature(dataset)
+        return tf.function(self.eval_step_fn(), input_signature=signature,
+                           reduce_retracing=signature is None)
+
+    def _signature(self, dataset):
+        if dataset is None or self.strategy.num_replicas_in_sync > 1:
+            return None
+        return [feature_spec(dataset)]
+
     # -- loop --------------------------------------------------------------------
     def evaluate(self, eval_fn=None, dataset=None):
-        """Runs `eval_steps` eval batches; returns {metric: value} and logs them. A
-        multi-problem is evaluated task by task ({"TASK/metric": value}), and its schedule
-        is updated with the tasks' scores."""
-        eval_fn = eval_fn or tf.function(self._eval_step_fn(), reduce_retracing=True)
+        """Runs up to `eval_steps` eval batches of `dataset` (default: the dev split; a
+        multi-problem's task by task) and returns {metric: value}, or for a multi-problem
+        {"TASK/metric": value}, logging them and writing TensorBoard summaries. The task
+        hooks then see the tasks' results (an adaptive schedule updates its mixture)."""
+        eval_fn = eval_fn or self.eval_step()
         step = int(self.step.numpy())
-        if self.multitask is not None and dataset is None:
-            return self._evaluate_tasks(eval_fn, step)
-        results = self._evaluate_one(eval_fn, dataset or self._eval_dataset(),
-                                     self.bleu_samples > 0)
+        if dataset is not None:
+            results = self._evaluate_one(eval_fn, dataset, self.bleu_samples > 0)
+            self._log_eval(results, step)
+            return results
+        per_task, results = {}, {}
+        for name, task, wanted in self.tasks.eval_plan():
+            with_bleu = self.bleu_samples > 0 and (wanted is None or metrics_lib.BLEU in wanted)
+            split = self._dataset(EVAL, repeat=False, shuffle=False,
+                                  **({} if task is None else {"task": task}))
+            per_task[name] = self._evaluate_one(eval_fn, split, with_bleu, task=task,
+                                                metric_names=wanted)
+            results.update(per_task[name] if name is None else
+                           {f"{name}/{k}": v for k, v in per_task[name].items()})
         self._log_eval(results, step)
+        with self._eval_writer.as_default():
+            for name, value in self.tasks.after_eval(per_task, step).items():
+                tf.summary.scalar(name, value, step=step)
         return results
 
     def _evaluate_one(self, eval_fn, dataset, with_bleu, task=None, metric_names=None):
@@ -189,22 +220,6 @@ class Trainer:
             results[metrics_lib.BLEU] = self.evaluate_bleu(task)
         return results
 
-    def _evaluate_tasks(self, eval_fn, step):
-        per_task, results = {}, {}
-        for i, name in enumerate(self.multitask.names):
-            wanted = self.problem.task_eval_metrics(i)
-            dataset = self._dataset(EVAL, repeat=False, shuffle=False, task=i)
-            per_task[name] = self._evaluate_one(
-                eval_fn, dataset, self.bleu_samples > 0 and metrics_lib.BLEU in wanted,
-                task=i, metric_names=set(wanted))
-            results.update({f"{name}/{k}": v for k, v in per_task[name].items()})
-        self._log_eval(results, step)
-        schedule = self.multitask.update(per_task, step)
-        with self._eval_writer.as_default():
-            for name, value in schedule.items():
-                tf.summary.scalar(name, value, step=step)
-        return results
-
     def _log_eval(self, results, step):
         with self._eval_writer.as_default():
             for name, value in results.items():
@@ -215,21 +230,20 @@ class Trainer:
     def evaluate_bleu(self, task=None):
         """Greedy-decodes the first `eval_bleu_samples` dev examples (of task `task` of a
         multi-problem) and returns their sacreBLEU against the dev targets (decoded back to
-        text with the problem's encoder).
+        text with the problem's, or the task's, targets encoder).
         """
         from t2tlike.decoding import decoder as decoder_lib
+        from t2tlike.decoding import tasks
         if task not in self._bleu_state:
-            encoders = self.problem.feature_encoders(self.data_dir)
+            encoders = tasks.feature_encoders(self.problem, self.data_dir, task)
             extra = {} if task is None else {"task": task}
-            dev = self.problem.dataset(EVAL, self.data_dir, self.hparams, batched=False,
+            dev = self.problem.dataset(EVAL, self.data_dir, self.input_config, batched=False,
                                        shuffle=False, repeat=False, **extra
                                        ).take(self.bleu_samples)
-            inputs, references = [], []
-            for example in dev.as_numpy_iterator():
-                inputs.append(decoder_lib.cut(example["inputs"]) + [decoder_lib.EOS_ID])
-                references.append(encoders["targets"].decode(decoder_lib.cut(example["targets"])))
             hp = decoder_lib.decode_hparams("beam_size=1,batch_size=64,extra_length=50")
-            decoder = decoder_lib.Decoder(self.model, encoders["inputs"], encoders["targets"], hp)
+            decoder = decoder_lib.Decoder(self.model, encoders["inputs"], encoders["targets"], hp,
+                                          class_label=tasks.is_class_label(self.model, task))
+            inputs, references = decoder.encode_examples(dev.as_numpy_iterator())
             self._bleu_state[task] = (decoder, inputs, references)
         decoder, inputs, references = self._bleu_state[task]
         start = time.time()
@@ -241,21 +255,18 @@ class Trainer:
         return bleu.score
 
     def _dataset(self, mode, **kwargs):
-        ds = self.problem.dataset(mode, self.data_dir, self.hparams, seed=self.seed, **kwargs)
+        ds = self.problem.dataset(mode, self.data_dir, self.input_config, seed=self.seed,
+                                  **kwargs)
         return self.strategy.experimental_distribute_dataset(ds) \
             if self.strategy.num_replicas_in_sync > 1 else ds
-
-    def _eval_dataset(self):
-        return self._dataset(EVAL, repeat=False, shuffle=False)
 
     def train(self):
         """Trains up to `train_steps` (resuming from the latest checkpoint); returns the
         last eval results."""
         started = time.time()
-        train_ds = self.problem.dataset(TRAIN, self.data_dir, self.hparams, seed=self.seed)
-        spec = _feature_spec(train_ds)
-        first = next(iter(train_ds))
-        self._build(first)
+        train_ds = self.problem.dataset(TRAIN, self.data_dir, self.input_config, seed=self.seed,
+                                        **self.tasks.dataset_args())
+        self.build(next(iter(train_ds)))
         restored = self.manager.restore_or_initialize()
         start = int(self.step.numpy())
         if restored:
@@ -263,17 +274,11 @@ class Trainer:
         if start >= self.train_steps:
             logging.info("Already trained %d of %d steps; nothing to do.", start, self.train_steps)
             return {}
-        if self.multitask is not None:
-            self.multitask.start(start, bool(restored))
+        self.tasks.start(start, bool(restored))
         self._write_operative_config()
+        train_fn, eval_fn = self.train_step(train_ds), self.eval_step(train_ds)
         if self.strategy.num_replicas_in_sync > 1:
             train_ds = self.strategy.experimental_distribute_dataset(train_ds)
-            train_fn = tf.function(self._train_step_fn())
-        else:
-            train_fn = tf.function(self._train_step_fn(), input_signature=[spec])
-        eval_fn = tf.function(self._eval_step_fn(), reduce_retracing=True) \
-            if self.strategy.num_replicas_in_sync > 1 else \
-            tf.function(self._eval_step_fn(), input_signature=[spec])
         results = {}
         progress = _Progress(start, self.train_steps, self.log_every_seconds,
                              deadline=started + self.max_train_seconds
@@ -282,8 +287,7 @@ class Trainer:
         while int(self.step.numpy()) < self.train_steps:
             loss, tokens = train_fn(next(iterator))
             step = int(self.step.assign_add(1).numpy())
-            if self.multitask is not None:
-                self.multitask.on_step(step)
+            self.tasks.on_step(step)
             progress.update(step, float(tokens))
             if progress.due() or step == self.train_steps:
                 lr = float(self.schedule(self.optimizer.iterations))

@@ -99,7 +99,8 @@ def test_padding_in_inputs_does_not_change_outputs(model_name, hparams_set):
 def test_learns_to_reverse_fixed_sequences(model_name, hparams_set):
     hp = create_hparams(hparams_set)
     model = registry.models.get(model_name)(hp, problem_hparams())
-    optimizer = optimizers.create_optimizer(hp, learning_rate.learning_rate_schedule(hp))
+    optimizer = optimizers.create_optimizer(optimizers.OptimizerConfig.from_hparams(hp),
+                                          learning_rate.learning_rate_schedule(hp))
     assert isinstance(optimizer, keras.optimizers.Adam)
     features = reverse_batch()
 

@@ -7,6 +7,11 @@ from t2tlike.hparams import create_hparams
 from t2tlike.training import optimizers
 
 
+def _create(hp, learning_rate):
+    return optimizers.create_optimizer(optimizers.OptimizerConfig.from_hparams(hp),
+                                       learning_rate)
+
+
 @pytest.fixture
 def hp():
     import t2tlike.models  # noqa: F401
@@ -18,7 +23,7 @@ def hp():
                                        ("sgd", keras.optimizers.SGD),
                                        ("momentum", keras.optimizers.SGD)])
 def test_optimizers_by_t2t_name(hp, name, cls):
-    opt = optimizers.create_optimizer(hp.replace(optimizer=name, clip_grad_norm=1.0), 0.1)
+    opt = _create(hp.replace(optimizer=name, clip_grad_norm=1.0), 0.1)
     assert isinstance(opt, cls)
     assert opt.global_clipnorm == 1.0
     if name == "momentum":
@@ -29,21 +34,21 @@ def test_optimizers_by_t2t_name(hp, name, cls):
 
 def test_unknown_optimizer(hp):
     with pytest.raises(UserError, match="adam"):
-        optimizers.create_optimizer(hp.replace(optimizer="adamm"), 0.1)
+        _create(hp.replace(optimizer="adamm"), 0.1)
 
 
 def test_gin_binds_other_constructor_arguments(hp):
     gin.clear_config()
     try:
         gin.parse_config("keras.optimizers.Adam.amsgrad = True")
-        assert optimizers.create_optimizer(hp, 0.1).amsgrad is True
+        assert _create(hp, 0.1).amsgrad is True
     finally:
         gin.clear_config()
-    assert optimizers.create_optimizer(hp, 0.1).amsgrad is False
+    assert _create(hp, 0.1).amsgrad is False
 
 
 def test_multistep_accumulation_updates_once_every_n_batches_with_the_mean_gradient(hp):
-    opt = optimizers.create_optimizer(
+    opt = _create(
         hp.replace(optimizer="sgd", clip_grad_norm=0.0, optimizer_multistep_accumulate_steps=2),
         0.5)
     var = keras.Variable([1.0, 1.0])
@@ -58,14 +63,14 @@ def test_multistep_accumulation_updates_once_every_n_batches_with_the_mean_gradi
 
 
 def test_multistep_adam_is_t2ts_name_for_adam(hp):
-    opt = optimizers.create_optimizer(
+    opt = _create(
         hp.replace(optimizer="multistep_adam", optimizer_multistep_accumulate_steps=4), 0.1)
     assert isinstance(opt, keras.optimizers.Adam)
     assert opt.gradient_accumulation_steps == 4
-    assert optimizers.create_optimizer(hp, 0.1).gradient_accumulation_steps is None
+    assert _create(hp, 0.1).gradient_accumulation_steps is None
 
 
 @pytest.mark.parametrize("bad", [-1, 2.5, "4", True])
 def test_bad_accumulate_steps_is_one_clear_error(hp, bad):
     with pytest.raises(UserError, match="optimizer_multistep_accumulate_steps"):
-        optimizers.create_optimizer(hp.replace(optimizer_multistep_accumulate_steps=bad), 0.1)
+        _create(hp.replace(optimizer_multistep_accumulate_steps=bad), 0.1)

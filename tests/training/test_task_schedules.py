@@ -1,14 +1,18 @@
 import math
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
 
 from t2tlike.errors import UserError
-from t2tlike.hparams import HParams
+from t2tlike.models.common_hparams import basic_params1
 from t2tlike.training import task_schedules as ts
+
+
+def _hp(**changes):
+    """basic_params1 (which defines every multiproblem_* key) with `changes`."""
+    return basic_params1().replace(**changes)
 
 
 def close(actual, expected, tol=1e-9):
@@ -116,7 +120,7 @@ def test_implicit_loss_weights():
 
 
 def test_fixed_schedule_ignores_update():
-    hp = HParams(multiproblem_schedule="temperature", multiproblem_temperature=2.0)
+    hp = _hp(multiproblem_schedule="temperature", multiproblem_temperature=2.0)
     s = ts.TaskSchedule.from_hparams(hp, [900, 100])
     close(s.probabilities(0), [0.75, 0.25])
     close(s.update([10.0, 30.0]), [0.75, 0.25])
@@ -125,8 +129,8 @@ def test_fixed_schedule_ignores_update():
 
 
 def test_step_dependent_schedule_through_task_schedule():
-    hp = {"multiproblem_schedule": "pretrain", "multiproblem_schedule_threshold": 0.5,
-          "multiproblem_schedule_max_steps": 100}
+    hp = _hp(multiproblem_schedule="pretrain", multiproblem_schedule_threshold=0.5,
+             multiproblem_schedule_max_steps=100)
     s = ts.TaskSchedule.from_hparams(hp, [10, 10, 10], names=["lm", "a", "b"])
     close(s.probabilities(49), [1.0, 0.0, 0.0])
     close(s.update([1.0, 2.0, 3.0]), [1.0, 0.0, 0.0])          # at the last step seen
@@ -135,7 +139,7 @@ def test_step_dependent_schedule_through_task_schedule():
 
 
 def test_adaptive_schedule_starts_proportional_then_follows_scores():
-    hp = HParams(multiproblem_schedule="adaptive", multiproblem_adaptive_kind="simple",
+    hp = _hp(multiproblem_schedule="adaptive", multiproblem_adaptive_kind="simple",
                  multiproblem_adaptive_eps=0.5, multiproblem_adaptive_baselines=[20.0, 20.0])
     s = ts.TaskSchedule.from_hparams(hp, [100, 300], names=["low", "high"])
     close(s.probabilities(0), [0.25, 0.75])                    # before any evaluation
@@ -147,9 +151,8 @@ def test_adaptive_schedule_starts_proportional_then_follows_scores():
 
 
 def test_adaptive_implicit_keeps_mixture_and_scales_losses():
-    hp = types.SimpleNamespace(multiproblem_schedule="adaptive_implicit",
-                               multiproblem_adaptive_kind="simple", multiproblem_adaptive_eps=0.5,
-                               multiproblem_adaptive_baselines=[20.0, 20.0])
+    hp = _hp(multiproblem_schedule="adaptive_implicit", multiproblem_adaptive_kind="simple",
+             multiproblem_adaptive_eps=0.5, multiproblem_adaptive_baselines=[20.0, 20.0])
     s = ts.TaskSchedule.from_hparams(hp, [100, 300], names=["low", "high"])
     np.testing.assert_allclose(s.loss_weights(), [1.0, 1.0])
     close(s.update([0.0, 20.0]), [0.25, 0.75])                 # the data mixture q stays
@@ -160,7 +163,7 @@ def test_adaptive_implicit_keeps_mixture_and_scales_losses():
 
 
 def test_describe_default_schedule_and_names():
-    s = ts.TaskSchedule.from_hparams(HParams(), [62, 38], names=["ende_small", "enfr"])
+    s = ts.TaskSchedule.from_hparams(_hp(), [62, 38], names=["ende_small", "enfr"])
     assert s.schedule == "proportional"
     assert s.describe() == "task probs: ende_small 0.62, enfr 0.38"
     assert ts.TaskSchedule([1, 3]).describe() == "task probs: task0 0.25, task1 0.75"
@@ -186,11 +189,11 @@ def test_describe_default_schedule_and_names():
 ])
 def test_bad_configs_raise_one_clear_user_error(hp, match):
     with pytest.raises(UserError, match=match):
-        ts.TaskSchedule.from_hparams(hp, [10, 20])
+        ts.TaskSchedule.from_hparams(_hp(**hp), [10, 20])
 
 
 def test_unused_hparams_are_not_validated():
-    hp = dict(multiproblem_schedule="uniform", multiproblem_temperature=-1.0)
+    hp = _hp(multiproblem_schedule="uniform", multiproblem_temperature=-1.0)
     close(ts.TaskSchedule.from_hparams(hp, [10, 20]).probabilities(0), [0.5, 0.5])
 
 
