@@ -45,7 +45,7 @@ def main(argv):
     from t2tlike.decoding import decoder as decoder_lib
     from t2tlike.files import atomic_write
     from t2tlike.t2t_model import build_model
-    from t2tlike.training import run_config
+    from t2tlike import run_config
     from t2tlike.training.benchmark import time_decoding
 
     run_config.set_cpu_threads(FLAGS.intra_op_parallelism_threads,

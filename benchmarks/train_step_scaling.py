@@ -43,7 +43,7 @@ def main(argv):
     import data_generators.all_problems  # noqa: F401
     import t2tlike.models  # noqa: F401
     from t2tlike import registry
-    from t2tlike.training import run_config
+    from t2tlike import run_config
     from t2tlike.training import trainer as trainer_lib
 
     run_config.set_cpu_threads(FLAGS.intra_op_parallelism_threads,

@@ -122,7 +122,7 @@ def _parse_gin():
 
 def _set_threads():
     """T2T's thread flags, applied before TensorFlow runs its first op."""
-    from t2tlike.training import run_config
+    from t2tlike import run_config
     intra, inter = FLAGS.intra_op_parallelism_threads, FLAGS.inter_op_parallelism_threads
     if run_config.set_cpu_threads(intra, inter):
         logging.info("CPU threads: intra-op %s, inter-op %s.", intra or "default",

@@ -18,7 +18,7 @@ flags.DEFINE_enum("bleu_variant", "cased", ["cased", "uncased"], "Case-sensitive
 def main(argv):
     from t2tlike.errors import UserError
     from t2tlike.files import read_text
-    from t2tlike.training.metrics import corpus_bleu
+    from t2tlike.metrics import corpus_bleu
     cli.require("translation", "reference")
     hyp, ref = (read_text(FLAGS[flag].value, f"--{flag}").splitlines()
                 for flag in ("translation", "reference"))

@@ -28,7 +28,7 @@ flags.DEFINE_float("max_train_seconds", 0.0, "A wall-clock budget: stop (with a 
 
 def main(argv):
     from t2tlike import registry
-    from t2tlike.training import run_config
+    from t2tlike import run_config
     from t2tlike.training.trainer import Trainer
     cli.require("problem", "model", "hparams_set", "data_dir", "output_dir")
     problem = registry.problem(FLAGS.problem)

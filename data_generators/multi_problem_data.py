@@ -16,7 +16,6 @@ without `task` read every task's split in turn. Every example and batch carries 
 """
 from data_generators.problem import ModeKeys, Problem
 from t2tlike.errors import UserError
-from t2tlike.training.task_schedules import MIX_EXAMPLE
 
 
 class TaskData(Problem):
@@ -73,7 +72,7 @@ def dataset(multi, mode, data_dir, config=None, shuffle=None, repeat=None, batch
         for other in datasets[1:]:
             ds = ds.concatenate(other)
         return ds
-    by_example = batched and config.multiproblem_mixing == MIX_EXAMPLE
+    by_example = batched and config.multiproblem_mixing == input_pipeline.MIX_EXAMPLE
     if by_example:   # choose a task per example, then batch the mixture
         kwargs["batched"] = False
     datasets = [v.dataset(mode, data_dir, seed=s, **kwargs) for v, s in zip(views, seeds)]

@@ -42,7 +42,7 @@ class Metrics:
     ACC_PER_SEQ = "accuracy_per_sequence"
     NEG_LOG_PERPLEXITY = "neg_log_perplexity"
     APPROX_BLEU = "approx_bleu_score"
-    BLEU = "bleu"   # real sacreBLEU of greedy decodes of a dev slice (see training/metrics.py)
+    BLEU = "bleu"   # real sacreBLEU of greedy decodes of a dev slice (see t2tlike/metrics.py)
 
 
 def default_problem_hparams():

@@ -21,7 +21,18 @@ import gin
 import tensorflow as tf
 
 from t2tlike.errors import UserError
-from t2tlike.training.task_schedules import MIX_BATCH, mixing_mode
+
+
+MIX_BATCH, MIX_EXAMPLE = "batch", "example"   # hparam multiproblem_mixing
+
+
+def mixing_mode(value):
+    """The checked value of hparam multiproblem_mixing: "batch" (every training batch holds
+    one task) or "example" (each example's task is drawn, so a batch mixes tasks)."""
+    if value not in (MIX_BATCH, MIX_EXAMPLE):
+        raise UserError(f"multiproblem_mixing must be {MIX_BATCH!r} (one task per batch) or "
+                        f"{MIX_EXAMPLE!r} (tasks mixed within a batch); got {value!r}.")
+    return value
 
 
 class InputConfigError(UserError, AttributeError):

@@ -23,12 +23,12 @@ import time
 import tensorflow as tf
 from absl import logging
 
+from t2tlike import metrics, run_config
 from t2tlike.decoding.ids import EOS_ID, cut_at_eos, input_ids
 from t2tlike.errors import UserError
 from t2tlike.files import atomic_write, read_text
 from t2tlike.hparams import HParams, create_hparams
 from t2tlike.layers import modalities
-from t2tlike.training import metrics, run_config
 
 
 def decode_hparams(overrides=""):

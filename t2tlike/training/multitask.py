@@ -27,10 +27,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from t2tlike import metrics as metrics_lib
 from t2tlike.errors import UserError
-from t2tlike.input_pipeline import TaskMixture
-from t2tlike.training import metrics as metrics_lib
-from t2tlike.training.task_schedules import MIXING_SCHEDULES, TaskSchedule, mixing_mode
+from t2tlike.input_pipeline import TaskMixture, mixing_mode
+from t2tlike.training.task_schedules import MIXING_SCHEDULES, TaskSchedule
 
 
 def is_multi_problem(problem):

@@ -225,18 +225,6 @@ def implicit_loss_weights(p_adaptive, q_mixture):
     return w / np.dot(q, w)
 
 
-MIX_BATCH, MIX_EXAMPLE = "batch", "example"   # hparam multiproblem_mixing
-
-
-def mixing_mode(value):
-    """The checked value of hparam multiproblem_mixing: "batch" (every training batch holds
-    one task) or "example" (each example's task is drawn, so a batch mixes tasks)."""
-    if value not in (MIX_BATCH, MIX_EXAMPLE):
-        raise UserError(f"multiproblem_mixing must be {MIX_BATCH!r} (one task per batch) or "
-                        f"{MIX_EXAMPLE!r} (tasks mixed within a batch); got {value!r}.")
-    return value
-
-
 def sample_task(probabilities, rng):
     """The index of one task drawn from `probabilities` with `rng` (np.random.Generator)."""
     p = np.asarray(probabilities, dtype=np.float64)

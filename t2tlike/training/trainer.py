@@ -17,13 +17,12 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from t2tlike import registry
-from t2tlike.training import learning_rate as lr_lib
-from t2tlike.training import metrics as metrics_lib
-from t2tlike.training import multitask as multitask_lib
-from t2tlike import precision
+from t2tlike import metrics as metrics_lib
+from t2tlike import precision, run_config
 from t2tlike.t2t_model import build_model
-from t2tlike.training import optimizers, run_config
+from t2tlike.training import learning_rate as lr_lib
+from t2tlike.training import multitask as multitask_lib
+from t2tlike.training import optimizers
 
 TRAIN, EVAL = "train", "eval"
 

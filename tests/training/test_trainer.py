@@ -121,7 +121,7 @@ class TinyCopyWithBleu(helpers.TinyCopy):
 def test_eval_reports_real_sacrebleu_of_greedy_dev_decodes(tmp_path):
     from t2tlike.decoding import decoder as decoder_lib
     from t2tlike.decoding.ids import cut_at_eos
-    from t2tlike.training import metrics
+    from t2tlike import metrics
     problem = TinyCopyWithBleu()
     data_dir = str(tmp_path / "data")
     problem.generate_data(data_dir, None)

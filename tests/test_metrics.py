@@ -1,11 +1,11 @@
-"""t2tlike/training/metrics.py: the batched eval metrics and the corpus BLEU."""
+"""t2tlike/metrics.py: the batched eval metrics and the corpus BLEU."""
 import numpy as np
 import pytest
 import sacrebleu
 import tensorflow as tf
 
 from t2tlike.errors import UserError
-from t2tlike.training import metrics
+from t2tlike import metrics
 
 
 def test_metric_sums_ignore_padding():

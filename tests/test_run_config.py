@@ -4,7 +4,7 @@ import pytest
 
 import t2tlike.models  # noqa: F401
 from t2tlike.errors import UserError
-from t2tlike.training import run_config
+from t2tlike import run_config
 
 
 def test_fresh_run_uses_set_and_overrides(tmp_path):
