@@ -49,7 +49,7 @@ class T2TModel(keras.Model):
         self._hparams = hparams
         self._problem_hparams = problem_hparams
         self.has_inputs = bool(problem_hparams.has_inputs) and "inputs" in problem_hparams.modality
-        hidden = hparams.hidden_size
+        self.hidden_size = hidden = hparams.hidden_size
         smoothing = hparams.label_smoothing
         targets_cls = registry.modality(problem_hparams.modality["targets"])
         self.target_modality = targets_cls(
@@ -76,9 +76,25 @@ class T2TModel(keras.Model):
     def problem_hparams(self):
         return self._problem_hparams
 
+    def build(self, features_shape=None):
+        """Creates the modalities' weights (Keras runs this before the first call; the
+        body's layers build on their own first call): an inputs modality reads ids
+        [batch, in_len], the targets modality the body's output [batch, tgt_len, hidden]."""
+        if self.input_modality is not None and not self.input_modality.built:
+            self.input_modality.build((None, None))
+        if not self.target_modality.built:
+            self.target_modality.build((None, None, self.hidden_size))
+        self.built = True
+
+    def _build_once(self):
+        """`build` when the pieces (bottom, top, infer) are used before any call."""
+        if not self.built:
+            self.build()
+
     # -- the pieces ------------------------------------------------------------------
     def bottom(self, features):
         """Ids -> the body's features (embedded inputs, shifted embedded targets, masks)."""
+        self._build_once()
         out = {}
         if self.has_inputs:
             out["inputs"] = self.input_modality.bottom(features["inputs"])
@@ -93,6 +109,8 @@ class T2TModel(keras.Model):
         raise NotImplementedError(f"{type(self).__name__} must implement body")
 
     def top(self, body_output):
+        """[batch, tgt_len, hidden] -> logits [batch, tgt_len, vocab] (float32)."""
+        self._build_once()
         return self.target_modality.top(body_output)
 
     def call(self, features, training=False):
@@ -147,6 +165,7 @@ class T2TModel(keras.Model):
         With "class_label" targets: one forward pass, outputs [batch, 1] (or
         [batch, 1, 1]) = the argmax class (no EOS), scores = its log-probability.
         """
+        self._build_once()
         if isinstance(self.target_modality, modalities.ClassLabelModality):
             return search.classify(self._class_logits(features), return_beams)
         return search.decode(self.decoding_step_fn, features, beam_size=beam_size, alpha=alpha,

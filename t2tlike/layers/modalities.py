@@ -49,7 +49,14 @@ def smoothed_cross_entropy(logits, labels, label_smoothing):
 
 
 class Modality(keras.layers.Layer):
-    """Base: bottom / targets_bottom / top / loss / targets_weights for one feature."""
+    """Base: bottom / targets_bottom / top / loss / targets_weights for one feature.
+
+    Weights are created in `build(input_shape)`; their shapes follow from vocab_size and
+    hidden_size. The owning model builds its modalities in its own `build`
+    (T2TModel.build, which Keras runs before the model's first call): an inputs modality
+    with the shape of ids, [batch, length], the targets modality with that of the body's
+    output, [batch, length, hidden].
+    """
 
     def __init__(self, vocab_size, hidden_size, label_smoothing=0.0, **kwargs):
         super().__init__(**kwargs)
@@ -98,20 +105,16 @@ class SymbolModality(Modality):
 
     def bottom(self, x):
         """x [batch, length] int -> [batch, length, hidden]."""
-        if not self.built:
-            self.build()
         emb = tf.gather(tf.cast(self.embedding, self.compute_dtype), x)
         emb *= self.hidden_size ** 0.5
         return emb * tf.cast(tf.not_equal(x, 0), emb.dtype)[..., tf.newaxis]
 
     def top(self, body_output):
         """[batch, length, hidden] -> logits [batch, length, vocab]."""
-        if not self.built:
-            self.build()
         w = self.embedding if self.tie_softmax else self.softmax_weights
         # One 2-D matmul: [batch * length, hidden] x [hidden, vocab]. A 3-D x 2-D
         # tf.matmul becomes a broadcasting BatchMatMul, which (with its gradient) is about
-        # 10x slower on CPU and was most of a Transformer train step.
+        # 10x slower on CPU and would be most of a Transformer train step.
         shape = tf.shape(body_output)
         flat = tf.reshape(body_output, [-1, shape[-1]])                # [batch*length, hidden]
         logits = tf.matmul(flat, tf.cast(w, flat.dtype), transpose_b=True)
@@ -132,10 +135,10 @@ class ClassLabelModality(Modality):
     """One label per example: targets [batch, 1]; top mean-pools the body over length.
 
     Its weights: "classifier" (the top), and "embedding" [num_classes, hidden] only when
-    the modality embeds labels with `bottom` (a class-label *inputs* feature); on the
-    targets side the body never sees the label, so no embedding is made (none that gets
-    no gradient). Which one is decided by the first call: `bottom` before the layer is
-    built (by `bottom` or `top`) makes the embedding.
+    the modality embeds labels with `bottom` (a class-label *inputs* feature, built with
+    the ids' shape [batch, length]); on the targets side (built with the body output's
+    [batch, length, hidden]) the body never sees the label, so no embedding is made (none
+    that gets no gradient).
     """
 
     def __init__(self, vocab_size, hidden_size, label_smoothing=0.0, **kwargs):
@@ -144,6 +147,7 @@ class ClassLabelModality(Modality):
         self.embedding = None
 
     def build(self, input_shape=None):
+        self._embeds = input_shape is not None and len(input_shape) == 2   # ids: inputs side
         if self._embeds:
             self.embedding = self.add_weight(
                 name="embedding", shape=(self.vocab_size, self.hidden_size),
@@ -154,13 +158,10 @@ class ClassLabelModality(Modality):
 
     def bottom(self, x):
         """x [batch, length] class ids -> [batch, length, hidden]."""
-        if not self.built:
-            self._embeds = True
-            self.build()
         if self.embedding is None:
-            raise ValueError(f"{self.name}: bottom() called after the layer was built for "
-                             "targets only (top() came first), so it has no embedding; call "
-                             "bottom() first on a class-label modality used for inputs.")
+            raise ValueError(f"{self.name}: bottom() needs the embedding of an inputs-side "
+                             "class-label modality, built with the shape of ids "
+                             "[batch, length]; this one was built for targets.")
         return tf.gather(tf.cast(self.embedding, self.compute_dtype), x) * self.hidden_size ** 0.5
 
     def targets_bottom(self, x):
@@ -169,8 +170,6 @@ class ClassLabelModality(Modality):
 
     def top(self, body_output):
         """[batch, length, hidden] -> [batch, 1, num_classes]."""
-        if not self.built:
-            self.build()
         pooled = tf.reduce_mean(body_output, axis=1, keepdims=True)
         return tf.cast(self.classifier(pooled), tf.float32)
 
@@ -195,13 +194,9 @@ class RealModality(Modality):
         self.project_out.build((None, None, self.hidden_size))
 
     def bottom(self, x):
-        if not self.built:
-            self.build()
         return self.project_in(tf.cast(x, self.compute_dtype))
 
     def top(self, body_output):
-        if not self.built:
-            self.build()
         return tf.cast(self.project_out(body_output), tf.float32)
 
     def targets_weights(self, targets):

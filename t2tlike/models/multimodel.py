@@ -110,6 +110,13 @@ class TaskTargetModality(keras.layers.Layer):
     def heads(self):
         return [getattr(self, f"head_{i}") for i in range(self.num_heads)]
 
+    def build(self, input_shape=None):
+        """Builds every head for the body's output (no weights of its own)."""
+        for head in self.heads:
+            if not head.built:
+                head.build(input_shape)
+        self.built = True
+
     def is_class_label(self, head):
         return isinstance(self.heads[head], ClassLabelModality)
 
@@ -151,10 +158,10 @@ class MultiModel(Transformer):
         if not self.text_heads:
             self.decoder = None   # the Transformer made one for the vocabulary's targets
         with tf.init_scope():   # every head's weights now, none inside a switch branch
+            self.build()
             dummy = {"inputs": tf.ones([1, 1], tf.int32), "targets": tf.ones([1, 1], tf.int32)}
             for head in range(len(heads)):
                 self.head_logits(head, dummy)
-        self.target_modality.built = True   # no weights of its own; its heads are built
 
     def _make_heads(self, tasks, hparams, problem_hparams):
         """(head modalities, head index of each task). A head like the problem's own targets

@@ -33,7 +33,6 @@ class Transformer(T2TModel):
         hp = hparams
         self.use_timing = _position_settings(hp)
         relative = hp.self_attention_type == "dot_product_relative"
-        self.hidden_size = hp.hidden_size
         stack = dict(num_layers=hp.num_hidden_layers, hidden_size=hp.hidden_size,
                      num_heads=hp.num_heads, filter_size=hp.filter_size,
                      dropout=hp.layer_prepostprocess_dropout,
@@ -204,11 +203,11 @@ def transformer_relative_big():
 @registry.register_hparams
 def transformer_multi30k():
     """transformer_small with 3+3 layers, tuned for Multi30k (29k sentence pairs, shared 8k
-    vocab) on a 20-minute budget of 2 CPU cores: the peer's reference size (d_model 256,
-    FFN 1024, 4 heads, 3+3 layers). The budget allows only about 600 updates here, so the
-    batches are small (2,500 tokens: more updates for the same tokens), the warm-up short
-    (150 steps) and the peak learning rate high (0.5 / sqrt(150 * 256) = 2.6e-3); no
-    attention or ReLU dropout. See docs/benchmarks.md."""
+    vocab) on a 20-minute budget of 2 CPU cores, at the size of the fairseq model it is
+    compared with in docs/benchmarks.md (d_model 256, FFN 1024, 4 heads, 3+3 layers). The
+    budget allows only about 600 updates here, so the batches are small (2,500 tokens: more
+    updates for the same tokens), the warm-up short (150 steps) and the peak learning rate
+    high (0.5 / sqrt(150 * 256) = 2.6e-3); no attention or ReLU dropout."""
     return transformer_small().replace(
         num_hidden_layers=3, batch_size=2500, max_length=100,
         attention_dropout=0.0, relu_dropout=0.0, optimizer_adam_beta2=0.98,

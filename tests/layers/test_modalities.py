@@ -80,8 +80,15 @@ def test_smoothed_cross_entropy_without_smoothing_is_near_zero_for_a_confident_r
 
 
 # -- symbol ---------------------------------------------------------------------------------
+def _built(modality, input_shape):
+    """The modality with its weights, built as its model builds it: ids [batch, length]
+    on the inputs side, the body's output [batch, length, hidden] on the targets side."""
+    modality.build(input_shape)
+    return modality
+
+
 def test_symbol_bottom_embeds_scales_and_zeroes_pad_ids():
-    mod = SymbolModality(VOCAB, HIDDEN)
+    mod = _built(SymbolModality(VOCAB, HIDDEN), (None, None))
     ids = tf.constant([[3, 5, 0, 0], [1, 0, 0, 0]])
     out = mod.bottom(ids).numpy()
     assert out.shape == (2, 4, HIDDEN)
@@ -94,7 +101,7 @@ def test_symbol_bottom_embeds_scales_and_zeroes_pad_ids():
 
 
 def test_symbol_top_is_tied_to_the_embedding():
-    mod = SymbolModality(VOCAB, HIDDEN)
+    mod = _built(SymbolModality(VOCAB, HIDDEN), (None, None, HIDDEN))
     body = randn(2, 3, HIDDEN)
     logits = mod.top(body)
     assert logits.shape == (2, 3, VOCAB)
@@ -104,7 +111,7 @@ def test_symbol_top_is_tied_to_the_embedding():
 
 
 def test_symbol_top_untied_has_its_own_softmax_weights():
-    mod = SymbolModality(VOCAB, HIDDEN, tie_softmax=False)
+    mod = _built(SymbolModality(VOCAB, HIDDEN, tie_softmax=False), (None, None, HIDDEN))
     body = randn(2, 3, HIDDEN)
     logits = mod.top(body)
     assert logits.shape == (2, 3, VOCAB)
@@ -146,7 +153,7 @@ def test_symbol_get_config():
 # -- class_label ------------------------------------------------------------------------------
 def test_class_label_shapes_and_loss():
     classes = 5
-    mod = ClassLabelModality(classes, HIDDEN)
+    mod = _built(ClassLabelModality(classes, HIDDEN), (None, None))   # inputs side
     inputs = tf.constant([[1, 2, 3], [4, 0, 0]])
     assert mod.bottom(inputs).shape == (2, 3, HIDDEN)
     labels = tf.constant([[3], [0]])
@@ -166,10 +173,18 @@ def test_class_label_shapes_and_loss():
     np.testing.assert_array_equal(mod.targets_weights(labels).numpy(), [[1], [1]])
 
 
+def test_class_label_targets_side_has_no_embedding():
+    mod = _built(ClassLabelModality(5, HIDDEN), (None, None, HIDDEN))
+    assert [w.path.split("/")[-1] for w in mod.trainable_weights] == ["kernel", "bias"]
+    assert mod.top(randn(2, 7, HIDDEN)).shape == (2, 1, 5)
+    with pytest.raises(ValueError, match="built for targets"):
+        mod.bottom(tf.constant([[1, 2]]))
+
+
 # -- real / identity --------------------------------------------------------------------------
 def test_real_shapes_and_l2_loss():
     depth = 3
-    mod = RealModality(depth, HIDDEN)
+    mod = _built(RealModality(depth, HIDDEN), (None, None, depth))
     x = randn(2, 4, depth)
     assert mod.bottom(x).shape == (2, 4, HIDDEN)
     out = mod.top(randn(2, 4, HIDDEN, seed=1))
@@ -185,7 +200,7 @@ def test_real_shapes_and_l2_loss():
 
 
 def test_identity_passes_through():
-    mod = IdentityModality(HIDDEN, HIDDEN)
+    mod = _built(IdentityModality(HIDDEN, HIDDEN), (None, None, HIDDEN))
     x = randn(2, 3, HIDDEN)
     np.testing.assert_array_equal(mod.bottom(x).numpy(), x.numpy())
     np.testing.assert_array_equal(mod.top(x).numpy(), x.numpy())
