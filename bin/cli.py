@@ -1,4 +1,5 @@
-"""What every CLI shares: common flags, start-up (user code, gin) and error handling.
+"""What every CLI shares: common flags, start-up (TensorFlow, threads, user code, gin) and
+error handling.
 
 A user mistake (bad flag, unknown name, missing file, malformed hparams) ends in one
 line on stderr and exit status 2. Only bin/ reads flags; the library gets plain values.

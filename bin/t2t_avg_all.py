@@ -5,8 +5,8 @@ r"""t2t-avg-all: average the last N checkpoints of a run into one checkpoint.
 
 Float variables are averaged; step counters come from the newest checkpoint. The average
 is saved as <output_dir>/model-<newest step> with its `checkpoint` state file, and the
-run's hparams.json / run.json are copied next to it, so the decoder restores it like any
-trained run. Without --output_dir the average goes to <model_dir>/avg.
+run's hparams.json / run.json / operative_config.gin are copied next to it, so the decoder
+restores it like any trained run. Without --output_dir the average goes to <model_dir>/avg.
 """
 import os
 

@@ -11,7 +11,7 @@ the task at the lengths it was trained on.
 Each registered problem is one class directly under its family's base (identity, reverse,
 Zipf-like reverse, arithmetic), setting the family's settings as class attributes:
 `num_symbols`, `train_length`, `dev_length`, `train_size`, `dev_size`, `test_size`,
-`num_shards` (a T2T-style subclass may still override them as properties).
+`num_shards` (a T2T-style subclass may also override them as properties).
 """
 import math
 import operator

@@ -8,8 +8,8 @@ only that task's examples. Without it, TRAIN mode mixes the tasks: each task is 
 filtered and batched on its own (so a batch holds one task), and each batch is drawn from
 task i with probability proportional to `mixture.weights[i]` (a TaskMixture's float32
 tf.Variable, t2tlike/input_pipeline.py) read for every batch, so `mixture.set(p)` changes
-the mixture of an iterator already running, from its next batch (a consumer that prefetches sees it that many batches
-later). With the InputConfig's `multiproblem_mixing = "example"`, a task is drawn per
+the mixture of an iterator already running, from its next batch (a consumer that
+prefetches sees it that many batches later). With the InputConfig's `multiproblem_mixing = "example"`, a task is drawn per
 example instead and the mixture is batched, so a batch mixes tasks. EVAL and PREDICT
 without `task` read every task's split in turn. Every example and batch carries `task_id`
 ([batch, 1] when batched).

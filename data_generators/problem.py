@@ -2,8 +2,8 @@
 
 A Problem generates sharded TFRecords once (`generate_data`), then serves them as a
 tf.data pipeline (`dataset`): parse -> swap inputs/targets when the name ends in `_rev`
--> `preprocess_example` -> filter by `max_length` -> bucket into batches of about
-`batch_size` tokens. It also declares its modalities and vocab sizes (`hparams`), its
+-> `preprocess_example` -> filter by `max_length` (training; eval only with
+`eval_drop_long_sequences`) -> bucket into batches of about `batch_size` tokens. It also declares its modalities and vocab sizes (`hparams`), its
 text encoders (`feature_encoders`) and its eval metrics (`eval_metrics`).
 
 Reading takes an `InputConfig` (t2tlike/input_pipeline.py), never model hparams: the

@@ -9,8 +9,7 @@ those), so every run's hparams can be written to output_dir and read back.
 A model family's root set adds its keys in one step, `basic_params1().extend(pos=...)`,
 and derived sets only `replace`. T2T's habits keep working in hparams functions:
 `hp.hidden_size = 64` sets a known key and `hp.add_hparam("my_key", 3)` adds one. Once
-`freeze()` is called (the trainer does so after applying overrides) nothing changes any
-more.
+`freeze()` is called (t2t-trainer does so after applying overrides) nothing changes.
 """
 import ast
 import json

@@ -21,9 +21,10 @@ a model trained in one precision decodes in another (resuming training in anothe
 the weights; float16's optimizer state is wrapped differently and starts afresh).
 
 `t2t_model.build_model` resolves the mode once and creates the model under its policy,
-passing the mode to the model (`T2TModel.precision`); layers that create sublayers in
-`build` pass their own dtype policy down, so nothing depends on a global policy after
-construction.
+passing the mode to the model (`T2TModel.precision`); the model gives its policy to its
+modalities and every built-in layer passes its own dtype policy down to the sublayers it
+creates, so nothing depends on a global policy after construction. `describe` is the
+device/precision line the trainer logs.
 """
 import contextlib
 import functools

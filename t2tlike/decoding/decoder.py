@@ -118,7 +118,7 @@ class Decoder:
             early_stopping=hparams.early_stopping)
         spec = [tf.TensorSpec([None, None], tf.int32)]
         # The searches are explicit tf.while_loops, so the trace skips AutoGraph, which
-        # would re-parse the model's Python (most of an 8 s trace on 2 cores). A model whose
+        # would re-parse the model's Python (most of the trace time). A model whose
         # own code branches in Python on tensors gets it back (see _infer).
         self._fn = tf.function(infer, input_signature=spec, autograph=False)
         self._autograph_fn = lambda: tf.function(infer, input_signature=spec)

@@ -1,4 +1,4 @@
-"""Multi-head dot-product attention, with a fixed-size cache for incremental decoding.
+"""Multi-head dot-product attention, with a growing cache for incremental decoding.
 
 Shapes: queries [batch, q_len, hidden], memory [batch, kv_len, hidden]; `bias` is added
 to the logits and broadcasts to [batch, heads, q_len, kv_len] (0 = attend, -1e9 = not).
@@ -8,9 +8,9 @@ of the clipped distance j - i, one table for keys and one for values, shared by 
 are added to the logits (q_i . a^K_ij) and to the output (sum_j w_ij a^V_ij).
 
 The incremental-decoding cache holds the keys and values of the positions decoded so far
-and grows by one position per step, so step t costs O(t), not O(maximum length): on CPU a
-preallocated maximum-length cache made every step (and the beam reordering of the cache)
-pay for positions not decoded yet.
+and grows by one position per step, so step t costs O(t), not O(maximum length): a
+preallocated maximum-length cache would make every step (and the beam reordering of the
+cache) pay for positions not decoded yet.
 """
 import keras
 import tensorflow as tf

@@ -1,9 +1,10 @@
 """Transformer encoder and decoder stacks (pre-norm, as T2T: "n" before, "da" after).
 
 Each sublayer is x + dropout(sublayer(layer_norm(x))); a final layer norm closes the
-stack. Every layer creates its sublayers in `__init__` with its own dtype policy passed
-down (`dtype=self.dtype_policy`), so a stack created under a mixed policy computes in it
-whatever the global policy is when it is called.
+stack. Every layer passes its own dtype policy down to the sublayers it creates
+(`dtype=self.dtype_policy`; the stacks and layers in `__init__`, FeedForward and
+MultiHeadAttention their dense layers in `build`), so a stack created under a mixed policy
+computes in it whatever the global policy is when it is called.
 
 The decoder also runs one position at a time for incremental decoding: `init_cache` gives
 the (empty, growing) self-attention caches, `memory_keys_values` the encoder memory's keys

@@ -29,7 +29,7 @@ def basic_params1():
         # gradient accumulation: update once every N batches (0 or 1: every batch); see
         # t2tlike/training/optimizers.py
         optimizer_multistep_accumulate_steps=0,
-        # compute precision: auto | none | bfloat16 | float16 (t2tlike/training/precision.py)
+        # compute precision: auto | none | bfloat16 | float16 (t2tlike/precision.py)
         mixed_precision="auto",
         # learning rate: T2T's factor string, see t2tlike/training/learning_rate.py
         learning_rate_schedule="constant*linear_warmup*rsqrt_decay",

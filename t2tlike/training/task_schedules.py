@@ -57,7 +57,7 @@ ADAPTIVE_KINDS = ("inverse", "simple")
 DEFAULT_TEMPERATURE = 5.0
 # T2T's multiproblem_schedule_threshold default.
 DEFAULT_THRESHOLD = 0.5
-# Ours: the paper adds a small eps but we did not reproduce its exact value. 0.01 caps the
+# Ours, not the paper's value (it adds a small eps without reporting it). 0.01 caps the
 # ratio between the weights of the worst and a fully-recovered task near 100 for both kinds
 # (inverse: 1/eps vs 1/(1+eps); simple: 1+eps vs eps), so no task is starved completely
 # and none takes the whole batch.

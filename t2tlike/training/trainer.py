@@ -1,10 +1,11 @@
 """The training loop: one generic trainer for every problem, model and optimizer.
 
-Runs under a tf.distribute.Strategy (the default one on a single device, all local GPUs
-when there are several), checkpoints with a CheckpointManager (re-running the same command
-resumes), evaluates every `local_eval_frequency` steps with the problem's metrics, writes
-TensorBoard summaries (loss, learning rate, metrics, throughput) and logs a progress line
-with steps/s, target tokens/s and the ETA.
+Runs under a tf.distribute.Strategy (MirroredStrategy over all local GPUs when there are
+several, the one GPU, else the default CPU strategy). Every `local_eval_frequency` steps,
+at the last step and when the time budget is spent, it evaluates with the problem's
+metrics and then saves a checkpoint with a CheckpointManager (re-running the same command
+resumes). It writes TensorBoard summaries (loss, learning rate, metrics, throughput) and
+logs a progress line with steps/s, target tokens/s and the ETA.
 
 A MultiProblem trains on its tasks' mixture under the `multiproblem_*` schedule and is
 evaluated task by task (metrics named "TASK/metric"); see t2tlike/training/multitask.py.
