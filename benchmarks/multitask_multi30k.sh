@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark (issue 5): multi-task schedules on Multi30k, low-resource en->de (10% of the
+# Benchmark: multi-task schedules on Multi30k, low-resource en->de (10% of the
 # training pairs, translate_ende_multi30k_small) beside full en->fr, one Transformer with a
 # shared vocabulary and a task tag (docs/multitask.md, docs/benchmarks.md).
 #
