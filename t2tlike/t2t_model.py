@@ -95,6 +95,12 @@ class T2TModel(keras.Model):
     def bottom(self, features):
         """Ids -> the body's features (embedded inputs, shifted embedded targets, masks)."""
         self._build_once()
+        for name in ("inputs", "targets"):
+            rank = features[name].shape.rank if name in features else None
+            if rank not in (None, 2, 3):
+                raise ValueError(f"{self.name}: features[{name!r}] must be ids [batch, "
+                                 f"length] (or [batch, length, depth] for a real modality); "
+                                 f"got shape {features[name].shape}.")
         out = {}
         if self.has_inputs:
             out["inputs"] = self.input_modality.bottom(features["inputs"])

@@ -93,3 +93,9 @@ def test_t2t_style_pos_none_is_accepted():
     hp.pos = None                     # as a T2T hparams function writes it
     model = build_model("transformer", hp, helpers.tiny_problem().get_hparams(hp))
     assert not model.use_timing
+
+
+def test_features_of_the_wrong_rank_are_one_clear_error():
+    model = _model()
+    with pytest.raises(ValueError, match=r"features\['inputs'\] must be ids \[batch, length\]"):
+        model({"inputs": tf.constant([3, 1]), "targets": tf.constant([[3, 1]])})
