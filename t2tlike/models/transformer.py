@@ -212,3 +212,18 @@ def transformer_multi30k():
         num_hidden_layers=3, batch_size=2500, max_length=100,
         attention_dropout=0.0, relu_dropout=0.0, optimizer_adam_beta2=0.98,
         learning_rate_constant=0.5, learning_rate_warmup_steps=150)
+
+
+@registry.register_hparams
+def transformer_tiny_reverse():
+    """transformer_tiny set up to learn string reversal (algorithmic_reverse_*) in 8,000
+    steps: reversal maps output position t to input position n - 1 - t, which absolute
+    sinusoidal positions alone do not learn in a few thousand steps, so self-attention is
+    relative-position aware with distances up to 40 (the longest training string; Shaw et
+    al., 2018); no dropout (the data is noise-free); batches of 1,024 tokens, a 1,000-step
+    warm-up and half transformer_tiny's peak learning rate, for a short run. Measured:
+    100% exact match on the 1,000 test strings at 8,000 steps (docs/benchmarks.md)."""
+    return transformer_tiny().replace(
+        self_attention_type="dot_product_relative", max_relative_position=40,
+        layer_prepostprocess_dropout=0.0, attention_dropout=0.0, relu_dropout=0.0,
+        batch_size=1024, learning_rate_warmup_steps=1000, learning_rate_constant=1.0)
