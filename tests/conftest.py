@@ -1,15 +1,12 @@
+"""Fixtures every test directory shares: the CPU kind `mixed_precision=auto` decides for,
+and tiny datasets generated once per run. Helpers are plain modules (`import helpers`;
+pyproject.toml puts tests/ on the path)."""
 import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import sys  # noqa: E402
-
 import pytest  # noqa: E402
 
-# Makes `import helpers` (tests/helpers.py) work in every test file, whatever the
-# pytest import mode.
-_TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
-if _TESTS_DIR not in sys.path:
-    sys.path.insert(0, _TESTS_DIR)
+import helpers  # noqa: E402
 
 CPU_FLAGS = {"avx2": "fpu sse4_2 avx avx2 fma", "avx512_bf16": "avx2 avx512f avx512_bf16"}
 
@@ -50,8 +47,17 @@ def cpu_kind(request, monkeypatch, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     """(helpers.TinyCopy(), data_dir), generated once per test run."""
-    import helpers
     data_dir = str(tmp_path_factory.mktemp("tiny_copy"))
     problem = helpers.TinyCopy()
     problem.generate_data(data_dir, None)
+    return problem, data_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_multi(tmp_path_factory):
+    """(helpers.TinyMulti(), data_dir): the toy multi-task world, generated once per test
+    run. Tests that change a problem's state (its mixture) make their own TinyMulti()."""
+    data_dir = str(tmp_path_factory.mktemp("tiny_multi"))
+    problem = helpers.TinyMulti()
+    problem.generate_data(data_dir, os.path.join(data_dir, "tmp"))
     return problem, data_dir

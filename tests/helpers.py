@@ -1,7 +1,8 @@
 """Shared test helpers: tiny algorithmic problems, a tiny language-model problem
-(LetterRuns), generating their data, reading shards.
+(LetterRuns), the toy multi-task world (TinyMulti), the tiny Transformer's hparams,
+generating data, reading shards. The CLI tests' helpers are in cli_helpers.py.
 
-Import as `import helpers` (tests/conftest.py puts tests/ on sys.path).
+Import as `import helpers` (pyproject.toml puts tests/ on the path).
 """
 import glob
 import os
@@ -9,6 +10,7 @@ import random
 import string
 
 from data_generators import algorithmic, generator_utils
+from data_generators.multi_problem import MultiProblem
 from data_generators.problem import DatasetSplit
 from data_generators.text_problems import Text2SelfProblem, VocabType
 
@@ -101,11 +103,43 @@ class TinyCopy(algorithmic.AlgorithmicIdentityBinary40):
     num_shards = 2
 
 
+# transformer_tiny, one layer and 64 wide, with a schedule that learns TinyCopy in ~200 steps.
+TINY_TRANSFORMER = dict(num_hidden_layers=1, hidden_size=64, filter_size=128, batch_size=256,
+                        learning_rate_warmup_steps=50, learning_rate_constant=0.02,
+                        learning_rate_schedule="constant*linear_warmup*rsqrt_decay")
+NO_DROPOUT = dict(layer_prepostprocess_dropout=0.0, attention_dropout=0.0, relu_dropout=0.0)
+# The tiny Transformer as a decoder-only language model of LetterRuns (learnt in ~60 steps).
+TINY_LM = {**TINY_TRANSFORMER, **NO_DROPOUT, "num_heads": 4, "batch_size": 512,
+           "label_smoothing": 0.0, "learning_rate_warmup_steps": 20,
+           "learning_rate_constant": 0.05}
+
+
 def tiny_transformer_hparams(**overrides):
-    """A one-layer, 64-wide transformer_tiny that learns TinyCopy in ~200 steps (frozen)."""
+    """transformer_tiny with TINY_TRANSFORMER, then `overrides` (frozen)."""
     from t2tlike.hparams import create_hparams
     import t2tlike.models  # noqa: F401  (registers the hparams sets)
     return create_hparams("transformer_tiny").replace(
-        num_hidden_layers=1, hidden_size=64, filter_size=128, batch_size=256,
-        learning_rate_warmup_steps=50, learning_rate_constant=0.02,
-        learning_rate_schedule="constant*linear_warmup*rsqrt_decay", **overrides).freeze()
+        **{**TINY_TRANSFORMER, **overrides}).freeze()
+
+
+def hparams_flag(values):
+    """{name: value} as an --hparams flag value: "name=value,name=value"."""
+    return ",".join(f"{name}={value}" for name, value in values.items())
+
+
+# -- the toy multi-task world -------------------------------------------------------------------
+TinyReverse = tiny_problem_class(algorithmic.AlgorithmicReverseBinary40)
+TinyIdentity = tiny_problem_class(algorithmic.AlgorithmicIdentityBinary40, train_size=600)
+REVERSE, IDENTITY = "tiny_algorithmic_reverse_binary40", "tiny_algorithmic_identity_binary40"
+
+
+class TinyMulti(MultiProblem):
+    """Reverse (200 training samples) and copy (600) binary strings, in T2T's style (tasks
+    appended in __init__). Its name: tiny_multi; tests/conftest.py's `tiny_multi` fixture
+    generates it once per test run."""
+    approx_vocab_size = 24
+
+    def __init__(self, was_reversed=False):
+        super().__init__(was_reversed)
+        self.task_list.append(TinyReverse())
+        self.task_list.append(TinyIdentity())

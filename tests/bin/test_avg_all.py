@@ -1,35 +1,29 @@
-"""t2t-avg-all: train a few steps with a checkpoint every step, average the last ones,
+"""t2t-avg-all: average the last checkpoints of a run (the toy run's, at steps 15 and 30),
 decode from the average."""
 import numpy as np
 import tensorflow as tf
 
-from conftest import TOY_HPARAMS, TOY_PROBLEM, USR_DIR, run_script
+from cli_helpers import TOY_PROBLEM, USR_DIR, run_script
 
 
-def test_average_then_decode_from_the_average(run_cli, toy_data, tmp_path):
-    run_dir, avg_dir = tmp_path / "run", tmp_path / "avg"
-    code, out, err = run_cli(
-        "t2t-trainer", f"--t2t_usr_dir={USR_DIR}", f"--problem={TOY_PROBLEM}",
-        "--model=transformer", f"--hparams_set={TOY_HPARAMS}", f"--data_dir={toy_data}",
-        f"--output_dir={run_dir}", "--train_steps=3", "--local_eval_frequency=1",
-        "--eval_steps=0", "--random_seed=1")
-    assert code == 0, err
-
+def test_average_then_decode_from_the_average(run_cli, toy_trained, tmp_path):
+    toy_data, run_dir = toy_trained
+    avg_dir = tmp_path / "avg"
     code, out, err = run_cli("t2t-avg-all", f"--model_dir={run_dir}",
                              f"--output_dir={avg_dir}", "--n=2")
     assert code == 0, err
-    assert "Averaged 2 checkpoints (steps 2..3)" in out
-    assert tf.train.latest_checkpoint(str(avg_dir)) == str(avg_dir / "model-3")
-    # Float variables are the mean of steps 2 and 3; the step counter is step 3's.
-    readers = [tf.train.load_checkpoint(str(run_dir / f"model-{s}")) for s in (2, 3)]
-    averaged = tf.train.load_checkpoint(str(avg_dir / "model-3"))
+    assert "Averaged 2 checkpoints (steps 15..30)" in out
+    assert tf.train.latest_checkpoint(str(avg_dir)) == str(avg_dir / "model-30")
+    # Float variables are the mean of steps 15 and 30; the step counter is step 30's.
+    readers = [tf.train.load_checkpoint(str(run_dir / f"model-{s}")) for s in (15, 30)]
+    averaged = tf.train.load_checkpoint(str(avg_dir / "model-30"))
     floats = sorted(n for n, d in averaged.get_variable_to_dtype_map().items() if d.is_floating)
     assert any("embedding" in n or "kernel" in n for n in floats)
     for name in floats:
         np.testing.assert_allclose(averaged.get_tensor(name),
                                    (readers[0].get_tensor(name) + readers[1].get_tensor(name)) / 2,
                                    rtol=1e-6, atol=1e-7)
-    assert averaged.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 3
+    assert averaged.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 30
 
     src, dst = tmp_path / "in.txt", tmp_path / "out.txt"
     src.write_text("red cat runs\nblue bird sings\n")

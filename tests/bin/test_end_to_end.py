@@ -1,9 +1,21 @@
-"""datagen -> trainer -> decoder through the installed console scripts, on a custom problem
-registered from a T2T-style --t2t_usr_dir."""
+"""datagen -> trainer -> decoder on a custom problem registered from a T2T-style
+--t2t_usr_dir: the trainer and a decoder run as the installed console scripts (each a
+TensorFlow start-up); datagen and the other runs of a tool run in this process."""
 import json
 import os
 
-from conftest import TOY_HPARAMS, TOY_PROBLEM, USR_DIR, run_script
+import pytest
+
+from cli_helpers import TOY_HPARAMS, TOY_PROBLEM, USR_DIR, run_script
+
+TOOLS = ["t2t-datagen", "t2t-trainer", "t2t-decoder", "t2t-bleu", "t2t-avg-all", "t2t-benchmark"]
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_every_console_script_is_installed_and_answers_help(tool):
+    code, out, err = run_script(tool, "--help", timeout=60)
+    assert code == 0, err
+    assert out.startswith(f"{tool}: ") and "--t2t_usr_dir" in out
 
 
 def test_datagen_writes_t2t_named_shards_and_vocab(toy_data):
@@ -25,9 +37,9 @@ def test_trainer_writes_checkpoints_config_and_summaries(toy_trained):
     assert any(n.startswith("events.out.tfevents") for n in os.listdir(out_dir / "eval"))
 
 
-def test_trainer_rerun_resumes_instead_of_restarting(toy_trained):
+def test_trainer_rerun_resumes_instead_of_restarting(run_cli, toy_trained):
     data_dir, out_dir = toy_trained
-    code, out, err = run_script(
+    code, out, err = run_cli(
         "t2t-trainer", f"--t2t_usr_dir={USR_DIR}", f"--problem={TOY_PROBLEM}",
         "--model=transformer", f"--hparams_set={TOY_HPARAMS}", f"--data_dir={data_dir}",
         f"--output_dir={out_dir}", "--train_steps=30")
@@ -35,17 +47,19 @@ def test_trainer_rerun_resumes_instead_of_restarting(toy_trained):
     assert "Resumed from" in err and "nothing to do" in err
 
 
-def test_decoder_from_file_beam_and_greedy_keep_line_order(toy_trained, tmp_path):
+@pytest.mark.slow
+def test_decoder_from_file_beam_and_greedy_keep_line_order(run_cli, toy_trained, tmp_path):
     data_dir, out_dir = toy_trained
     lines = ["red cat runs", "the big dog sleeps over a tree", "sun", "blue bird sings"]
     src = tmp_path / "in.txt"
     src.write_text("\n".join(lines) + "\n")
-    for decode_hparams, threads in (("beam_size=3,alpha=0.6,batch_size=2", ()),
-                                    ("beam_size=1,batch_size=3",
-                                     ("--intra_op_parallelism_threads=1",
-                                      "--inter_op_parallelism_threads=2"))):
+    # The thread flags apply before TensorFlow starts: that run is the console script's.
+    for decode_hparams, threads, run in (("beam_size=3,alpha=0.6,batch_size=2", (), run_cli),
+                                         ("beam_size=1,batch_size=3",
+                                          ("--intra_op_parallelism_threads=1",
+                                           "--inter_op_parallelism_threads=2"), run_script)):
         dst = tmp_path / f"out_{decode_hparams[:11]}.txt"
-        code, out, err = run_script(
+        code, out, err = run(
             "t2t-decoder", f"--t2t_usr_dir={USR_DIR}", f"--problem={TOY_PROBLEM}",
             "--model=transformer", f"--hparams_set={TOY_HPARAMS}", f"--data_dir={data_dir}",
             f"--output_dir={out_dir}", f"--decode_hparams={decode_hparams}",
@@ -58,8 +72,8 @@ def test_decoder_from_file_beam_and_greedy_keep_line_order(toy_trained, tmp_path
         assert not (tmp_path / (dst.name + ".tmp")).exists()
 
 
-def test_registry_help_lists_builtins_and_user_registrations():
-    code, out, err = run_script("t2t-trainer", "--registry_help", f"--t2t_usr_dir={USR_DIR}")
+def test_registry_help_lists_builtins_and_user_registrations(run_cli):
+    code, out, err = run_cli("t2t-trainer", "--registry_help", f"--t2t_usr_dir={USR_DIR}")
     assert code == 0, err
     for name in ("algorithmic_reverse_binary40", "transformer", "transformer_tiny", "symbol",
                  TOY_PROBLEM, TOY_HPARAMS):

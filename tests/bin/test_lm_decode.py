@@ -8,10 +8,7 @@ from t2tlike import registry
 
 PROBLEM = "lm_decode_test_letter_runs"
 RUN, LETTERS = helpers.RUN, helpers.LETTERS
-HPARAMS = ("num_hidden_layers=1,hidden_size=64,filter_size=128,num_heads=4,batch_size=512,"
-           "label_smoothing=0.0,layer_prepostprocess_dropout=0.0,attention_dropout=0.0,"
-           "relu_dropout=0.0,learning_rate_schedule=constant*linear_warmup*rsqrt_decay,"
-           "learning_rate_warmup_steps=20,learning_rate_constant=0.05")
+HPARAMS = helpers.hparams_flag(helpers.TINY_LM)
 
 
 class LetterRuns(helpers.LetterRuns):
@@ -26,6 +23,7 @@ def registered():
     registry.problems.unregister(PROBLEM)
 
 
+@pytest.mark.slow
 def test_decoder_continues_prompts_from_a_file_and_a_split(run_cli, tmp_path):
     data_dir, out_dir = tmp_path / "data", tmp_path / "train"
     common = [f"--problem={PROBLEM}", f"--data_dir={data_dir}"]

@@ -1,56 +1,45 @@
 """A '+'-composed multi-problem through the CLIs: datagen -> trainer (evaluated task by
-task, adaptive schedule) -> decoder per task (--task)."""
-import textwrap
-
+task, adaptive schedule) -> decoder per task (--task). The tools run in this process; the
+two small problems are registered for the module."""
 import pytest
 
-from conftest import run_script
+import helpers
+from cli_helpers import run_in_process
+from data_generators import algorithmic
+from t2tlike import registry
 
-USR = textwrap.dedent('''
-    from data_generators import algorithmic
-    from t2tlike import registry
+pytestmark = pytest.mark.slow
 
-    SMALL = dict(train_size=300, dev_size=20, test_size=20, num_shards=2, train_length=6,
-                 dev_length=6)
-
-    @registry.register_problem
-    class MiniReverse(algorithmic.AlgorithmicReverseBinary40):
-        pass
-
-    @registry.register_problem
-    class MiniCopy(algorithmic.AlgorithmicIdentityBinary40):
-        pass
-
-    for cls in (MiniReverse, MiniCopy):
-        for key, value in SMALL.items():
-            setattr(cls, key, value)
-
-    @registry.register_hparams
-    def transformer_mini():
-        from t2tlike.models.transformer import transformer_tiny
-        return transformer_tiny().replace(num_hidden_layers=1, hidden_size=32, filter_size=64,
-                                          batch_size=256, learning_rate_warmup_steps=10)
-''')
+SMALL = dict(train_size=300, dev_size=20, test_size=20, num_shards=2, train_length=6,
+             dev_length=6)
+PROBLEMS = {"mini_reverse": helpers.tiny_problem_class(algorithmic.AlgorithmicReverseBinary40,
+                                                       name="MiniReverse", **SMALL),
+            "mini_copy": helpers.tiny_problem_class(algorithmic.AlgorithmicIdentityBinary40,
+                                                    name="MiniCopy", **SMALL)}
 PROBLEM = "mini_reverse+mini_copy"
+HPARAMS = helpers.hparams_flag({**helpers.TINY_TRANSFORMER, "hidden_size": 32,
+                                "filter_size": 64, "multiproblem_schedule": "adaptive"})
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+    """(common flags, data_dir, output_dir, the trainer's log) after datagen and 20 steps."""
+    for name, cls in PROBLEMS.items():
+        registry.register_problem(name)(cls)
     root = tmp_path_factory.mktemp("multi_cli")
-    usr = root / "usr"
-    usr.mkdir()
-    (usr / "__init__.py").write_text(USR)
     data, out = root / "data", root / "train"
-    common = [f"--t2t_usr_dir={usr}", f"--problem={PROBLEM}", f"--data_dir={data}"]
-    code, _, err = run_script("t2t-datagen", *common, f"--tmp_dir={root / 'tmp'}")
+    common = [f"--problem={PROBLEM}", f"--data_dir={data}"]
+    code, _, err = run_in_process("t2t-datagen", *common, f"--tmp_dir={root / 'tmp'}")
     assert code == 0, err
-    code, _, err = run_script(
-        "t2t-trainer", *common, "--model=transformer", "--hparams_set=transformer_mini",
-        "--hparams=multiproblem_schedule=adaptive,multiproblem_adaptive_baselines=[0.9,0.9]",
+    code, _, err = run_in_process(
+        "t2t-trainer", *common, "--model=transformer", "--hparams_set=transformer_tiny",
+        f"--hparams={HPARAMS},multiproblem_adaptive_baselines=[0.9,0.9]",
         f"--output_dir={out}", "--train_steps=20", "--local_eval_frequency=10",
         "--eval_steps=2", "--random_seed=1")
     assert code == 0, err
-    return common, data, out, err
+    yield common + ["--model=transformer"], data, out, err
+    for name in PROBLEMS:
+        registry.problems.unregister(name)
 
 
 def test_trainer_evaluates_each_task_and_logs_the_schedule(trained):
@@ -61,30 +50,26 @@ def test_trainer_evaluates_each_task_and_logs_the_schedule(trained):
     assert "mini_reverse__mini_copy_task1_mini_copy-train-00000-of-00002" in names
 
 
-def test_decoder_picks_the_task_by_flag(trained, tmp_path):
+def test_decoder_picks_the_task_by_name_or_index(trained, tmp_path):
     common, _, out, _ = trained
-    src = tmp_path / "in.txt"
+    src, dst = tmp_path / "in.txt", tmp_path / "out.txt"
     src.write_text("1 0 0\n0 1 1 1\n")
-    for task in ("mini_copy", "0"):
-        dst = tmp_path / f"out_{task}.txt"
-        code, stdout, err = run_script(
-            "t2t-decoder", *common, "--model=transformer", "--hparams_set=transformer_mini",
-            f"--output_dir={out}", f"--task={task}", "--decode_hparams=beam_size=2",
-            f"--decode_from_file={src}", f"--decode_to_file={dst}")
-        assert code == 0, err
-        assert len(dst.read_text().splitlines()) == 2
-    code, stdout, err = run_script(
-        "t2t-decoder", *common, "--model=transformer", "--hparams_set=transformer_mini",
-        f"--output_dir={out}", "--task=mini_reverse", "--decode_split=test",
+    code, stdout, err = run_in_process(   # (the run's hparams come from its output_dir)
+        "t2t-decoder", *common, f"--output_dir={out}", "--task=mini_copy",
+        "--decode_hparams=beam_size=2", f"--decode_from_file={src}", f"--decode_to_file={dst}")
+    assert code == 0, err
+    assert len(dst.read_text().splitlines()) == 2
+    code, stdout, err = run_in_process(
+        "t2t-decoder", *common, f"--output_dir={out}", "--task=0", "--decode_split=test",
         "--decode_hparams=beam_size=1")
     assert code == 0, err
-    assert "exact match:" in stdout and "(" in stdout.split("exact match:")[1]
+    assert "exact match:" in stdout
+    assert "/20)" in stdout.split("exact match:")[1]     # task 0's (mini_reverse's) 20
 
 
 def test_decoder_task_errors_are_one_clear_line(trained):
     common, _, out, _ = trained
-    code, _, err = run_script(
-        "t2t-decoder", *common, "--model=transformer", "--hparams_set=transformer_mini",
-        f"--output_dir={out}", "--task=mini_revers", "--decode_split=test")
+    code, _, err = run_in_process("t2t-decoder", *common, f"--output_dir={out}",
+                                  "--task=mini_revers", "--decode_split=test")
     assert code == 2 and "Traceback" not in err
     assert "mini_revers" in err and "mini_reverse" in err

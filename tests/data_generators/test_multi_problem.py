@@ -24,22 +24,12 @@ from t2tlike.errors import UnknownNameError, UserError
 from t2tlike.hparams import HParams
 from t2tlike.input_pipeline import InputConfig, TaskMixture
 
-TinyReverse = helpers.tiny_problem_class(algorithmic.AlgorithmicReverseBinary40)
-TinyIdentity = helpers.tiny_problem_class(algorithmic.AlgorithmicIdentityBinary40)
+# The toy multi-task world: reverse (200 training samples) and copy (600) binary strings.
+TinyReverse, TinyIdentity, TinyMulti = helpers.TinyReverse, helpers.TinyIdentity, helpers.TinyMulti
+REVERSE, IDENTITY = helpers.REVERSE, helpers.IDENTITY
 TinyShift = helpers.tiny_problem_class(algorithmic.AlgorithmicShiftDecimal40, train_length=8,
                                        dev_length=8)
-REVERSE, IDENTITY = "tiny_algorithmic_reverse_binary40", "tiny_algorithmic_identity_binary40"
 SMALL_BATCHES = InputConfig(batch_size=128)
-
-
-class TinyMulti(MultiProblem):
-    """Reverse and copy binary strings, in T2T's style (tasks appended in __init__)."""
-    approx_vocab_size = 24
-
-    def __init__(self, was_reversed=False):
-        super().__init__(was_reversed)
-        self.task_list.append(TinyReverse())
-        self.task_list.append(TinyIdentity())
 
 
 class Parity(Text2ClassProblem):
@@ -70,13 +60,10 @@ class Counting(Text2SelfProblem):
             yield {"targets": " ".join(str(start + i) for i in range(rng.randint(2, 5)))}
 
 
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory):
-    """(problem, data_dir) of a TinyMulti whose data is generated once for the module."""
-    data_dir = str(tmp_path_factory.mktemp("multi"))
-    problem = TinyMulti()
-    problem.generate_data(data_dir, os.path.join(data_dir, "tmp"))
-    return problem, data_dir
+@pytest.fixture
+def generated(tiny_multi):
+    """(problem, data_dir) of the TinyMulti whose data is generated once per run."""
+    return tiny_multi
 
 
 @pytest.fixture
@@ -108,16 +95,16 @@ def test_generate_data_writes_each_tasks_splits_and_one_shared_vocab(generated):
     vocabs = [f for f in os.listdir(data_dir) if f.startswith("vocab.")]
     assert vocabs == ["vocab.tiny_multi.24.model"] == [problem.vocab_filename]
     assert not helpers.temp_files(data_dir)
-    assert problem.task_sizes(data_dir) == [200, 200]
+    assert problem.task_sizes(data_dir) == [200, 600]
 
 
 def test_records_carry_the_task_tag_first_then_the_tasks_text(generated):
     problem, data_dir = generated
     encoder = problem.get_feature_encoders(data_dir)["inputs"]
     shared = encoder.base.vocab_size
-    for index, relation in ((0, lambda s: s[::-1]), (1, lambda s: s)):
+    for index, relation, size in ((0, lambda s: s[::-1], 200), (1, lambda s: s, 600)):
         records = helpers.read_records(problem.task_data(index).data_files(data_dir, "train"))
-        assert len(records) == 200
+        assert len(records) == size
         for record in records[:20]:
             assert record["task_id"] == [index]
             inputs, targets = record["inputs"], record["targets"]
@@ -269,9 +256,9 @@ def test_missing_data_names_the_multi_problem_to_generate(tmp_path):
 
 def test_task_sizes_are_counted_once(generated, monkeypatch):
     problem, data_dir = generated
-    assert problem.task_sizes(data_dir) == [200, 200]
+    assert problem.task_sizes(data_dir) == [200, 600]
     monkeypatch.setattr(multi_problem_data, "TaskData", None)   # would fail if used again
-    assert problem.task_sizes(data_dir) == [200, 200]
+    assert problem.task_sizes(data_dir) == [200, 600]
 
 
 def test_eval_metrics_per_task_and_together():
@@ -356,7 +343,8 @@ def test_an_unknown_part_of_a_composition_is_named(throwaway_problems):
 
 
 def test_a_multi_problem_in_a_composition_contributes_its_tasks(throwaway_problems):
-    registry.register_problem("tiny_multi_for_test")(TinyMulti)
+    # (a subclass: registering names the class it is given, and TinyMulti is shared)
+    registry.register_problem("tiny_multi_for_test")(type("TinyMultiForTest", (TinyMulti,), {}))
     try:
         problem = registry.problem("tiny_multi_for_test+tiny_algorithmic_shift_decimal40")
         assert problem.task_names == [REVERSE, IDENTITY, "tiny_algorithmic_shift_decimal40"]

@@ -276,7 +276,10 @@ def test_preprocess_example_receives_the_input_config(shift_data):
 
 
 def test_default_hparams_and_metrics():
-    assert isinstance(problem_lib.default_problem_hparams(), HParams)
+    # T2T's problem-side defaults, before a problem fills in its modalities and vocabularies
+    assert problem_lib.default_problem_hparams().values() == dict(
+        modality={}, vocab_size={}, input_space_id=0, target_space_id=0, loss_multiplier=1.0,
+        batch_size_multiplier=1, stop_at_eos=True, was_reversed=False, has_inputs=True)
     assert problem_lib.ModeKeys.PREDICT == "infer"
     assert Problem().eval_metrics() == ["accuracy", "accuracy_per_sequence",
                                         "neg_log_perplexity"]

@@ -20,7 +20,6 @@ from data_generators.text_problems import (Text2ClassProblem, Text2SelfProblem,
 from t2tlike import registry
 from t2tlike.decoding import decoder as decoder_lib
 from t2tlike.errors import UserError
-from t2tlike.hparams import create_hparams
 from t2tlike.training.trainer import Trainer
 
 WORDS = ["the", "a", "cat", "dog", "sat", "ran", "on", "mat", "red", "big", "small", "far"]
@@ -107,10 +106,8 @@ def variant(base, vocab_type, **attrs):
 
 
 def tiny_hparams(**overrides):
-    return create_hparams("transformer_tiny").replace(
-        num_hidden_layers=1, hidden_size=64, filter_size=128, num_heads=4, batch_size=512,
-        learning_rate_warmup_steps=30, learning_rate_constant=0.03,
-        learning_rate_schedule="constant*linear_warmup*rsqrt_decay", **overrides).freeze()
+    return helpers.tiny_transformer_hparams(batch_size=512, learning_rate_warmup_steps=30,
+                                            learning_rate_constant=0.03, **overrides)
 
 
 # -- problem hparams and encoders -------------------------------------------------------------

@@ -95,6 +95,7 @@ def test_padding_in_inputs_does_not_change_outputs(model_name, hparams_set):
     np.testing.assert_allclose(alone[0], logits[1], atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_name,hparams_set", CONFIGS[:2])
 def test_learns_to_reverse_fixed_sequences(model_name, hparams_set):
     hp = create_hparams(hparams_set)
@@ -113,7 +114,8 @@ def test_learns_to_reverse_fixed_sequences(model_name, hparams_set):
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    losses = [float(train_step(features)) for _ in range(200)]
+    # (both models reach 1-2% of the first loss by then, and decode exactly from ~60 steps)
+    losses = [float(train_step(features)) for _ in range(120)]
     assert losses[-1] < 0.05 * losses[0], losses[::20]
 
     inputs = {"inputs": features["inputs"]}

@@ -55,9 +55,8 @@ class CopyAndMajority(MultiProblem):
 def _hparams(**overrides):
     return create_hparams("multimodel_tiny").replace(**{
         **dict(hidden_size=32, filter_size=64, num_heads=2, num_hidden_layers=1,
-               layer_prepostprocess_dropout=0.0, attention_dropout=0.0, relu_dropout=0.0,
                batch_size=256, max_length=32, learning_rate_warmup_steps=40,
-               learning_rate_constant=1.0), **overrides})
+               learning_rate_constant=1.0, **helpers.NO_DROPOUT), **overrides})
 
 
 @pytest.fixture(autouse=True)
@@ -227,10 +226,11 @@ def test_several_heads_refuse_mixed_task_batches(generated, tmp_path):
                 str(tmp_path), train_steps=1)
 
 
+@pytest.mark.slow
 def test_trains_a_text_task_and_a_classifier_together(generated, tmp_path):
     problem, data_dir = generated
     hp = _hparams()
-    trainer = Trainer(problem, "multimodel", hp, data_dir, str(tmp_path), train_steps=200,
+    trainer = Trainer(problem, "multimodel", hp, data_dir, str(tmp_path), train_steps=100,
                       eval_steps=0, local_eval_frequency=10_000, random_seed=1,
                       log_every_seconds=1e9)
 

@@ -2,8 +2,6 @@
 import tensorflow as tf
 
 import helpers
-import t2tlike.models  # noqa: F401  (registers the hparams sets)
-from t2tlike.hparams import create_hparams
 from t2tlike.training import benchmark
 from t2tlike.training.trainer import Trainer
 
@@ -20,11 +18,11 @@ def test_matmul_flops_are_counted_from_the_graph_shapes():
     assert benchmark.step_matmul_flops(step, batch) == 2 * 4 * 5 * 6 + 2 * 4 * 4 * 5
 
 
-def test_training_figures_of_a_short_run(tmp_path):
-    problem = helpers.generate_tiny_data(tmp_path / "data")
-    hp = create_hparams("transformer_tiny", "hidden_size=16,filter_size=32,batch_size=256")
-    trainer = Trainer(problem, "transformer", hp, str(tmp_path / "data"), str(tmp_path / "out"),
-                      train_steps=1, eval_steps=0, random_seed=1)
+def test_training_figures_of_a_short_run(tiny_data, tmp_path):
+    problem, data_dir = tiny_data
+    hp = helpers.tiny_transformer_hparams(hidden_size=16, filter_size=32)
+    trainer = Trainer(problem, "transformer", hp, data_dir, str(tmp_path), train_steps=1,
+                      eval_steps=0, random_seed=1)
     train = benchmark.benchmark_training(trainer, seconds=0.5, warmup_steps=1, log_every=0.1)
     assert train["train_steps"] >= 1
     assert train["train_target_tokens_per_sec"] > 0 and train["step_seconds"] > 0
@@ -32,6 +30,6 @@ def test_training_figures_of_a_short_run(tmp_path):
     assert 0.0 <= train["input_wait_fraction"] < 1.0
     # A Transformer step does at least 6 FLOPs per weight of the output layer per token.
     assert train["matmul_flops_per_target_token"] > 6 * 16 * problem.get_hparams(
-        hp, str(tmp_path / "data")).vocab_size["targets"]
+        hp, data_dir).vocab_size["targets"]
     assert train["gflops_per_sec"] > 0 and train["train_peak_rss_mb"] > 0
     # Decoding figures: tests/bin/test_benchmark_cli.py.

@@ -1,6 +1,8 @@
 import gin
 import keras
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from t2tlike.errors import UserError
 from t2tlike.hparams import create_hparams
@@ -26,6 +28,15 @@ def test_optimizers_by_t2t_name(hp, name, cls):
     opt = _create(hp.replace(optimizer=name, clip_grad_norm=1.0), 0.1)
     assert isinstance(opt, cls)
     assert opt.global_clipnorm == 1.0
+    # one update of a kernel and a bias (Adafactor factors the first) in a graph
+    kernel, bias = keras.Variable(np.ones([3, 2], "float32")), keras.Variable([1.0, 1.0])
+    opt.build([kernel, bias])
+    grads = [np.full([3, 2], 0.5, "float32"), np.array([-0.5, 0.5], "float32")]
+    tf.function(lambda: opt.apply_gradients(zip(grads, [kernel, bias])))()
+    for var in (kernel, bias):
+        assert np.isfinite(var.numpy()).all() and (var.numpy() != 1.0).all(), (name, var)
+    assert (kernel.numpy() < 1.0).all() and bias.numpy()[0] > 1.0 > bias.numpy()[1]
+    assert int(opt.iterations) == 1
     if name == "momentum":
         assert opt.momentum == pytest.approx(0.9)
     if name == "adam":

@@ -1,57 +1,114 @@
-"""The training loop on a tiny copy task: it learns, checkpoints, resumes, and runs the
-same under a two-replica MirroredStrategy on logical CPU devices."""
+"""The training loop on a tiny copy task: it learns, checkpoints, scores its dev decodes
+with sacreBLEU (one run of 200 steps, shared by the module), resumes under a time budget;
+gradient accumulation; and the same updates under a two-replica MirroredStrategy on
+logical CPU devices."""
 import os
 import subprocess
 import sys
 import textwrap
 import time
 
+import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 
 import helpers
 import t2tlike.models  # noqa: F401
-from t2tlike import registry
 from t2tlike.training import trainer as trainer_lib
 from t2tlike.training.trainer import Trainer
 
 
 _hparams = helpers.tiny_transformer_hparams
+EVAL_METRICS = ("accuracy", "accuracy_per_sequence", "neg_log_perplexity", "loss")
 
 
-def test_trainer_learns_checkpoints_and_resumes(tiny_data, tmp_path):
-    problem, data_dir = tiny_data
-    out = str(tmp_path)
-    trainer = Trainer(problem, "transformer", _hparams(), data_dir, out, train_steps=200,
-                      eval_steps=5, local_eval_frequency=100, random_seed=3)
-    results = trainer.train()
+def _assert_evaluated(results):
+    """Every eval metric is there and a finite value in its range."""
+    assert set(EVAL_METRICS) <= set(results), results
+    assert all(np.isfinite(results[m]) for m in EVAL_METRICS), results
+    assert 0.0 <= results["accuracy"] <= 1.0 and 0.0 <= results["accuracy_per_sequence"] <= 1.0
+    assert results["neg_log_perplexity"] <= 0.0 < results["loss"], results
+
+
+class TinyCopyWithBleu(helpers.TinyCopy):
+    """TinyCopy (its files) whose eval also decodes a dev slice and scores it with sacreBLEU."""
+
+    def dataset_filename(self):
+        return helpers.TinyCopy().dataset_filename()
+
+    def eval_metrics(self):
+        return super().eval_metrics() + ["bleu"]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data, tmp_path_factory):
+    """(trainer, its eval results, output_dir) after 200 steps on TinyCopyWithBleu with one
+    eval (BLEU of 40 dev decodes included) and one checkpoint, at the end."""
+    _, data_dir = tiny_data
+    out = str(tmp_path_factory.mktemp("trained"))
+    trainer = Trainer(TinyCopyWithBleu(), "transformer", _hparams(eval_bleu_samples=40),
+                      data_dir, out, train_steps=200, eval_steps=5, local_eval_frequency=200,
+                      random_seed=3)
+    return trainer, trainer.train(), out
+
+
+@pytest.mark.slow
+def test_trainer_learns_checkpoints_and_resumes_under_a_time_budget(trained, tiny_data):
+    _, results, out = trained
+    _assert_evaluated(results)
     assert results["accuracy"] > 0.9, results
     assert results["neg_log_perplexity"] > -0.5, results
     assert tf.train.latest_checkpoint(out).endswith("model-200")
 
-    resumed = Trainer(problem, "transformer", _hparams(), data_dir, out, train_steps=210,
-                      eval_steps=2, local_eval_frequency=100, random_seed=3)
-    resumed.train()
-    assert int(resumed.step.numpy()) == 210
-    assert tf.train.latest_checkpoint(out).endswith("model-210")
+    # Resumed as plain TinyCopy (the same files and hparams, but no BLEU asked for), with a
+    # budget already spent after its first step: it stops there, saves and evaluates.
+    problem, data_dir = tiny_data
+    resumed = Trainer(problem, "transformer", _hparams(eval_bleu_samples=40), data_dir, out,
+                      train_steps=1000, eval_steps=2, local_eval_frequency=500, random_seed=3,
+                      max_train_seconds=1e-6)
+    results = resumed.train()
+    assert int(resumed.step.numpy()) == 201
+    assert tf.train.latest_checkpoint(out).endswith("model-201")
+    _assert_evaluated(results)
     # the resumed run started from the trained weights, not from scratch
-    assert resumed.evaluate()["accuracy"] > 0.9
+    assert results["accuracy"] > 0.9, results
+    assert "bleu" not in results, results
 
 
-def test_trainer_with_sgd_momentum_and_adafactor_steps(tiny_data, tmp_path):
+@pytest.mark.slow
+def test_eval_reports_real_sacrebleu_of_greedy_dev_decodes(trained):
+    from t2tlike import metrics
+    from t2tlike.decoding import decoder as decoder_lib
+    from t2tlike.decoding.ids import cut_at_eos
+    trainer, results, _ = trained
+    problem, data_dir = trainer.problem, trainer.data_dir
+    # The same figure, computed independently: greedy-decode the first 40 dev examples
+    # one by one and score them against their targets with sacreBLEU.
+    encoder = problem.feature_encoders(data_dir)["targets"]
+    dev = list(problem.dataset("eval", data_dir, trainer.input_config, batched=False,
+                               shuffle=False, repeat=False).take(40).as_numpy_iterator())
+    assert len(dev) == 40
+    decoder = decoder_lib.Decoder(trainer.model, encoder, encoder,
+                                  decoder_lib.decode_hparams("beam_size=1,batch_size=1"))
+    hyps = [decoder.decode_encoded([cut_at_eos(ex["inputs"]) + [1]], log=False)[0]
+            for ex in dev]
+    refs = [encoder.decode(cut_at_eos(ex["targets"])) for ex in dev]
+    assert results["bleu"] == pytest.approx(metrics.corpus_bleu(hyps, refs).score, abs=1e-6)
+    # copying 1-6 symbols is learnt in 200 steps: the decodes mostly match
+    assert results["bleu"] > 50.0, (results, hyps[:5], refs[:5])
+
+
+def test_gradient_accumulation_counts_batches_as_steps_and_updates_as_lr_steps(tiny_data,
+                                                                               tmp_path):
+    """(with SGD with momentum: every optimizer accumulates, and not only Adam runs in the
+    loop; one update of each optimizer: tests/training/test_optimizers.py)"""
     problem, data_dir = tiny_data
-    for name in ("momentum", "adafactor"):
-        trainer = Trainer(problem, "transformer", _hparams(optimizer=name), data_dir,
-                          str(tmp_path / name), train_steps=3, eval_steps=1, random_seed=1)
-        results = trainer.train()
-        assert set(results) >= {"accuracy", "accuracy_per_sequence", "neg_log_perplexity"}
-
-
-def test_gradient_accumulation_counts_batches_as_steps_and_updates_as_lr_steps(tiny_data, tmp_path):
-    problem, data_dir = tiny_data
-    trainer = Trainer(problem, "transformer", _hparams(optimizer_multistep_accumulate_steps=3),
-                      data_dir, str(tmp_path), train_steps=7, eval_steps=1, random_seed=1)
-    trainer.train()
+    hp = _hparams(optimizer="momentum", optimizer_multistep_accumulate_steps=3)
+    trainer = Trainer(problem, "transformer", hp, data_dir, str(tmp_path), train_steps=7,
+                      eval_steps=1, random_seed=1)
+    assert isinstance(trainer.optimizer, keras.optimizers.SGD)
+    _assert_evaluated(trainer.train())
     assert int(trainer.step.numpy()) == 7
     assert int(trainer.optimizer.iterations.numpy()) == 2      # 7 batches = 2 full updates
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith("model-7")
@@ -64,12 +121,10 @@ MULTI_REPLICA = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     sys.path.insert(0, {tests_dir!r})
-    from helpers import TinyCopy, tiny_transformer_hparams
+    from helpers import NO_DROPOUT, TinyCopy, tiny_transformer_hparams
     from t2tlike.training.trainer import Trainer
-    hp = tiny_transformer_hparams(layer_prepostprocess_dropout=0.0, attention_dropout=0.0,
-                                  relu_dropout=0.0, label_smoothing=0.0)
-    problem = TinyCopy()
-    problem.generate_data({data_dir!r}, None)
+    hp = tiny_transformer_hparams(**NO_DROPOUT, label_smoothing=0.0)
+    problem = TinyCopy()   # its data: the tiny_data fixture's
 
     def trainer(out, strategy=None, steps=3):
         return Trainer(problem, "transformer", hp, {data_dir!r}, out, train_steps=steps,
@@ -93,76 +148,23 @@ MULTI_REPLICA = textwrap.dedent("""
     for mine, theirs in zip(two.model.trainable_variables, one.model.trainable_variables):
         np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-3, atol=1e-5)
     results = trainer({out_dir!r} + "/loop", strategy, steps=4).train()
-    print("RESULTS", sorted(results), np.isfinite(results["loss"]))
+    print("RESULTS", sorted(results), all(np.isfinite(v) for v in results.values()))
 """)
 
 
-def test_two_replicas_train_exactly_like_one_on_the_same_batches(tmp_path):
+@pytest.mark.slow
+def test_two_replicas_train_exactly_like_one_on_the_same_batches(tiny_data, tmp_path):
     """Under a two-replica MirroredStrategy (logical CPU devices) each batch is split over
     the replicas and the update equals one replica's on the whole batch; the training loop
     runs, checkpoints and evaluates under it."""
     script = MULTI_REPLICA.format(tests_dir=os.path.dirname(os.path.dirname(__file__)),
-                                  data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "out"))
+                                  data_dir=tiny_data[1], out_dir=str(tmp_path / "out"))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "RESULTS ['accuracy', 'accuracy_per_sequence', 'loss', 'neg_log_perplexity'] True" \
         in proc.stdout, proc.stdout
     assert tf.train.latest_checkpoint(str(tmp_path / "out" / "loop")).endswith("model-4")
-
-
-class TinyCopyWithBleu(helpers.TinyCopy):
-    """TinyCopy whose eval also decodes a dev slice and scores it with sacreBLEU."""
-
-    def eval_metrics(self):
-        return super().eval_metrics() + ["bleu"]
-
-
-def test_eval_reports_real_sacrebleu_of_greedy_dev_decodes(tmp_path):
-    from t2tlike.decoding import decoder as decoder_lib
-    from t2tlike.decoding.ids import cut_at_eos
-    from t2tlike import metrics
-    problem = TinyCopyWithBleu()
-    data_dir = str(tmp_path / "data")
-    problem.generate_data(data_dir, None)
-    trainer = Trainer(problem, "transformer", _hparams(eval_bleu_samples=40), data_dir,
-                      str(tmp_path / "out"), train_steps=150, eval_steps=2,
-                      local_eval_frequency=150, random_seed=3)
-    results = trainer.train()
-    assert 0.0 <= results["bleu"] <= 100.0
-    # The same figure, computed independently: greedy-decode the first 40 dev examples
-    # one by one and score them against their targets with sacreBLEU.
-    encoder = problem.feature_encoders(data_dir)["targets"]
-    dev = list(problem.dataset("eval", data_dir, trainer.input_config, batched=False,
-                               shuffle=False, repeat=False).take(40).as_numpy_iterator())
-    assert len(dev) == 40
-    decoder = decoder_lib.Decoder(trainer.model, encoder, encoder,
-                                  decoder_lib.decode_hparams("beam_size=1,batch_size=1"))
-    hyps = [decoder.decode_encoded([cut_at_eos(ex["inputs"]) + [1]], log=False)[0]
-            for ex in dev]
-    refs = [encoder.decode(cut_at_eos(ex["targets"])) for ex in dev]
-    assert results["bleu"] == pytest.approx(metrics.corpus_bleu(hyps, refs).score, abs=1e-6)
-    # copying 1-6 symbols is learnt in 150 steps: the decodes mostly match
-    assert results["bleu"] > 50.0, (results, hyps[:5], refs[:5])
-
-
-def test_eval_bleu_is_skipped_when_the_problem_does_not_ask_for_it(tiny_data, tmp_path):
-    problem, data_dir = tiny_data
-    trainer = Trainer(problem, "transformer", _hparams(), data_dir, str(tmp_path),
-                      train_steps=2, eval_steps=1, local_eval_frequency=2, random_seed=3)
-    assert "bleu" not in trainer.train()
-
-
-def test_time_budget_stops_training_with_a_checkpoint(tiny_data, tmp_path):
-    problem, data_dir = tiny_data
-    # a budget already spent after the first step: it stops there, saves and evaluates
-    trainer = Trainer(problem, "transformer", _hparams(), data_dir, str(tmp_path),
-                      train_steps=1000, eval_steps=1, local_eval_frequency=500,
-                      random_seed=3, max_train_seconds=1e-6)
-    results = trainer.train()
-    assert int(trainer.step.numpy()) == 1
-    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("model-1")
-    assert "accuracy" in results
 
 
 def test_progress_eta_respects_time_budget(monkeypatch):
