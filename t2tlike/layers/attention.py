@@ -53,18 +53,18 @@ class MultiHeadAttention(keras.layers.Layer):
         self.dropout = dropout
         self.depth = hidden_size // num_heads
         self.max_relative_position = int(max_relative_position or 0)
+        dense = dict(use_bias=False, kernel_initializer="glorot_uniform", dtype=self.dtype_policy)
+        self.q_dense = keras.layers.Dense(hidden_size, name="q", **dense)
+        self.k_dense = keras.layers.Dense(hidden_size, name="k", **dense)
+        self.v_dense = keras.layers.Dense(hidden_size, name="v", **dense)
+        self.o_dense = keras.layers.Dense(hidden_size, name="output_transform", **dense)
+        self.drop = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
 
     def build(self, query_shape, memory_shape=None):
-        dense = dict(use_bias=False, kernel_initializer="glorot_uniform", dtype=self.dtype_policy)
-        self.q_dense = keras.layers.Dense(self.hidden_size, name="q", **dense)
-        self.k_dense = keras.layers.Dense(self.hidden_size, name="k", **dense)
-        self.v_dense = keras.layers.Dense(self.hidden_size, name="v", **dense)
-        self.o_dense = keras.layers.Dense(self.hidden_size, name="output_transform", **dense)
         self.q_dense.build(query_shape)
         self.k_dense.build(memory_shape or query_shape)
         self.v_dense.build(memory_shape or query_shape)
         self.o_dense.build(query_shape)
-        self.drop = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         if self.max_relative_position:
             rows = 2 * self.max_relative_position + 1
             init = keras.initializers.RandomNormal(stddev=self.depth ** -0.5)

@@ -51,8 +51,8 @@ def smoothed_cross_entropy(logits, labels, label_smoothing):
 class Modality(keras.layers.Layer):
     """Base: bottom / targets_bottom / top / loss / targets_weights for one feature.
 
-    Weights are created in `build(input_shape)`; their shapes follow from vocab_size and
-    hidden_size. The owning model builds its modalities in its own `build`
+    Sublayers are created in `__init__`, weights in `build(input_shape)`; their shapes
+    follow from vocab_size and hidden_size. The owning model builds its modalities in its own `build`
     (T2TModel.build, which Keras runs before the model's first call): an inputs modality
     with the shape of ids, [batch, length], the targets modality with that of the body's
     output, [batch, length, hidden].
@@ -145,6 +145,8 @@ class ClassLabelModality(Modality):
         super().__init__(vocab_size, hidden_size, label_smoothing, **kwargs)
         self._embeds = False
         self.embedding = None
+        self.classifier = keras.layers.Dense(vocab_size, name="classifier",
+                                             dtype=self.dtype_policy)
 
     def build(self, input_shape=None):
         self._embeds = input_shape is not None and len(input_shape) == 2   # ids: inputs side
@@ -152,8 +154,6 @@ class ClassLabelModality(Modality):
             self.embedding = self.add_weight(
                 name="embedding", shape=(self.vocab_size, self.hidden_size),
                 initializer=keras.initializers.RandomNormal(stddev=self.hidden_size ** -0.5))
-        self.classifier = keras.layers.Dense(self.vocab_size, name="classifier",
-                                             dtype=self.dtype_policy)
         self.classifier.build((None, self.hidden_size))
 
     def bottom(self, x):
@@ -181,23 +181,8 @@ class ClassLabelModality(Modality):
         return tf.reduce_sum(xent), tf.cast(tf.size(targets), tf.float32)
 
 
-@registry.register_modality("real")
-class RealModality(Modality):
-    """Float vectors [batch, length, vocab_size] (vocab_size = feature depth); L2 loss."""
-
-    def build(self, input_shape=None):
-        self.project_in = keras.layers.Dense(self.hidden_size, name="bottom",
-                                             dtype=self.dtype_policy)
-        self.project_out = keras.layers.Dense(self.vocab_size, name="top",
-                                              dtype=self.dtype_policy)
-        self.project_in.build((None, None, self.vocab_size))
-        self.project_out.build((None, None, self.hidden_size))
-
-    def bottom(self, x):
-        return self.project_in(tf.cast(x, self.compute_dtype))
-
-    def top(self, body_output):
-        return tf.cast(self.project_out(body_output), tf.float32)
+class _VectorModality(Modality):
+    """Base of the float-vector modalities: every position counts; L2 loss."""
 
     def targets_weights(self, targets):
         return tf.ones(tf.shape(targets)[:2], tf.float32)
@@ -207,8 +192,28 @@ class RealModality(Modality):
         return tf.reduce_sum(err), tf.cast(tf.size(err), tf.float32)
 
 
+@registry.register_modality("real")
+class RealModality(_VectorModality):
+    """Float vectors [batch, length, vocab_size] (vocab_size = feature depth); L2 loss."""
+
+    def __init__(self, vocab_size, hidden_size, label_smoothing=0.0, **kwargs):
+        super().__init__(vocab_size, hidden_size, label_smoothing, **kwargs)
+        self.project_in = keras.layers.Dense(hidden_size, name="bottom", dtype=self.dtype_policy)
+        self.project_out = keras.layers.Dense(vocab_size, name="top", dtype=self.dtype_policy)
+
+    def build(self, input_shape=None):
+        self.project_in.build((None, None, self.vocab_size))
+        self.project_out.build((None, None, self.hidden_size))
+
+    def bottom(self, x):
+        return self.project_in(tf.cast(x, self.compute_dtype))
+
+    def top(self, body_output):
+        return tf.cast(self.project_out(body_output), tf.float32)
+
+
 @registry.register_modality("identity")
-class IdentityModality(RealModality):
+class IdentityModality(_VectorModality):
     """Pass-through: features already are [batch, length, hidden]; L2 loss."""
 
     def build(self, input_shape=None):

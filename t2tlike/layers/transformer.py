@@ -30,14 +30,14 @@ class FeedForward(keras.layers.Layer):
     def __init__(self, hidden_size, filter_size, relu_dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         self.hidden_size, self.filter_size, self.relu_dropout = hidden_size, filter_size, relu_dropout
+        self.inner = keras.layers.Dense(filter_size, activation="relu", name="conv1",
+                                        dtype=self.dtype_policy)
+        self.outer = keras.layers.Dense(hidden_size, name="conv2", dtype=self.dtype_policy)
+        self.drop = keras.layers.Dropout(relu_dropout, dtype=self.dtype_policy)
 
     def build(self, input_shape):
-        self.inner = keras.layers.Dense(self.filter_size, activation="relu", name="conv1",
-                                        dtype=self.dtype_policy)
-        self.outer = keras.layers.Dense(self.hidden_size, name="conv2", dtype=self.dtype_policy)
         self.inner.build(input_shape)
         self.outer.build(tuple(input_shape[:-1]) + (self.filter_size,))
-        self.drop = keras.layers.Dropout(self.relu_dropout, dtype=self.dtype_policy)
 
     def call(self, x, training=False):
         """x [batch, len, hidden] -> [batch, len, hidden]."""

@@ -49,19 +49,19 @@ class LSTMStack(keras.layers.Layer):
         self.num_layers = num_layers
         self.hidden_size = hidden_size
         self.dropout = dropout
-
-    def build(self, input_shape):
         # One attribute per LSTM, not a list: tf.train.Checkpoint (used by the trainer and
         # decoder) does not see layers inside Keras 3's tracked lists.
+        for i in range(num_layers):
+            setattr(self, f"lstm_{i}", keras.layers.LSTM(
+                hidden_size, return_sequences=True, return_state=True, name=f"lstm_{i}",
+                dtype=self.dtype_policy))
+        self.drop = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+
+    def build(self, input_shape):
         depth = input_shape[-1]
-        for i in range(self.num_layers):
-            lstm = keras.layers.LSTM(self.hidden_size, return_sequences=True,
-                                     return_state=True, name=f"lstm_{i}",
-                                     dtype=self.dtype_policy)
+        for lstm in self.lstms:
             lstm.build((None, None, depth))
-            setattr(self, f"lstm_{i}", lstm)
             depth = self.hidden_size
-        self.drop = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
 
     @property
     def lstms(self):
@@ -102,7 +102,8 @@ class Seq2seqAttention(keras.layers.Layer):
     [batch, q_len, output_size]; False: q + context (needs one head and equal depths).
 
     call(query [batch, q_len, q_depth], memory [batch, m_len, m_depth], memory_mask
-    [batch, m_len] (1 = attend, 0 = pad) or None) -> [batch, q_len, output_size or q_depth].
+    [batch, m_len] (1 = attend, 0 = pad) or None) -> [batch, q_len, output_size] (with
+    output_attention) or [batch, q_len, q_depth].
     """
 
     def __init__(self, num_units, mechanism="bahdanau", num_heads=1, output_size=None,
@@ -116,6 +117,12 @@ class Seq2seqAttention(keras.layers.Layer):
         self.num_heads = num_heads
         self.output_size = output_size
         self.output_attention = output_attention
+        if output_attention and not output_size:
+            raise ValueError("output_attention=True needs output_size, the depth of the "
+                             "attentional hidden state tanh(W_c [q; context]).")
+        self.output_dense = keras.layers.Dense(
+            output_size, activation="tanh", use_bias=False, name="attention_layer",
+            dtype=self.dtype_policy) if output_attention else None
 
     def build(self, query_shape, memory_shape):
         q_depth, m_depth, heads = query_shape[-1], memory_shape[-1], self.num_heads
@@ -129,9 +136,6 @@ class Seq2seqAttention(keras.layers.Layer):
             self.memory_kernel = self.add_weight(
                 name="memory_kernel", shape=(heads, m_depth, q_depth))
         if self.output_attention:
-            self.output_dense = keras.layers.Dense(self.output_size or q_depth, activation="tanh",
-                                                   use_bias=False, name="attention_layer",
-                                                   dtype=self.dtype_policy)
             self.output_dense.build((None, None, q_depth + heads * m_depth))
         elif heads != 1 or m_depth != q_depth:
             raise ValueError(
@@ -288,3 +292,4 @@ def lstm_luong_attention():
 def lstm_attention():
     """lstm_bahdanau_attention (T2T's default, kept for compatibility)."""
     return lstm_bahdanau_attention()
+

@@ -70,6 +70,7 @@ def test_hparams_sets_and_models_are_registered():
     assert hp.to_json() and hp.attention_mechanism == "luong"
 
 
+
 @pytest.mark.parametrize("model_name,hparams_set", CONFIGS)
 def test_body_and_call_shapes(model_name, hparams_set):
     model = build(model_name, hparams_set, hidden_size=32)
@@ -215,6 +216,8 @@ def test_attention_layer_masks_memory(mechanism, num_heads, output_attention):
 def test_attention_layer_rejects_bad_arguments():
     with pytest.raises(ValueError, match="unknown attention mechanism"):
         Seq2seqAttention(num_units=4, mechanism="dot")
+    with pytest.raises(ValueError, match="output_attention=True needs output_size"):
+        Seq2seqAttention(num_units=4)
     with pytest.raises(ValueError, match="output_attention=False"):
         Seq2seqAttention(num_units=4, num_heads=2, output_attention=False)(
             tf.zeros([1, 2, 4]), tf.zeros([1, 3, 4]))
