@@ -70,6 +70,14 @@ def test_hparams_sets_and_models_are_registered():
     assert hp.to_json() and hp.attention_mechanism == "luong"
 
 
+def test_lstm_attention_reverse_is_the_measured_quickstart_setting():
+    """docs/benchmarks.md measures exactly these overrides of lstm_luong_attention (100% at
+    1,000 steps, the quickstart's default); the registered set must not drift from them."""
+    overrides = ("dropout=0.0,learning_rate_constant=0.003,"
+                 "learning_rate_schedule=constant*linear_warmup*cosdecay")
+    assert create_hparams("lstm_attention_reverse") == \
+        create_hparams("lstm_luong_attention", overrides)
+
 
 @pytest.mark.parametrize("model_name,hparams_set", CONFIGS)
 def test_body_and_call_shapes(model_name, hparams_set):
