@@ -28,6 +28,7 @@ device/precision line the trainer logs.
 """
 import contextlib
 import functools
+import os
 
 import keras
 
@@ -36,7 +37,9 @@ from t2tlike.errors import UserError, did_you_mean
 MODES = ("auto", "none", "bfloat16", "float16")
 POLICIES = {"none": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-CPUINFO = "/proc/cpuinfo"   # where `auto` reads the CPU's flags (tests point it elsewhere)
+# Where `auto` reads the CPU's flags; T2TLIKE_CPUINFO names another file in the same format
+# (the tests make every process, CLIs included, decide as on a given CPU kind).
+CPUINFO = os.environ.get("T2TLIKE_CPUINFO") or "/proc/cpuinfo"
 
 
 @functools.lru_cache(maxsize=None)

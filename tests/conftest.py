@@ -16,6 +16,7 @@ def _fake_cpu(monkeypatch, directory, kind):
     cpuinfo = directory / f"cpuinfo_{kind}"
     cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {CPU_FLAGS[kind]}\n")
     monkeypatch.setattr(precision, "CPUINFO", str(cpuinfo))
+    monkeypatch.setenv("T2TLIKE_CPUINFO", str(cpuinfo))     # for CLIs run as subprocesses
 
 
 def pytest_addoption(parser):
@@ -29,7 +30,7 @@ def _cpu_kind_of_the_run(tmp_path_factory, request):
     """In every test (and module fixture) `mixed_precision=auto` decides as on the CPU
     kind --cpu-kind names (default: one without bfloat16 units, so float32), whatever this
     machine's CPU, so results do not depend on the machine. Tests of both decisions take
-    the `cpu_kind` fixture. CLIs run as subprocesses see the real CPU."""
+    the `cpu_kind` fixture. CLIs run as subprocesses inherit the choice (T2TLIKE_CPUINFO)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         _fake_cpu(monkeypatch, tmp_path_factory.getbasetemp(),
                   request.config.getoption("--cpu-kind"))

@@ -1,5 +1,9 @@
-"""Mixed precision (t2tlike/training/precision.py): the policy chosen, float32 master
+"""Mixed precision (t2tlike/precision.py): the policy chosen, float32 master
 weights with lower-precision compute, and float16's loss scaling skipping overflowed steps."""
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -32,6 +36,18 @@ def test_auto_follows_the_device(tmp_path, monkeypatch, flags, gpu, expected):
     monkeypatch.setattr(precision, "CPUINFO", str(cpuinfo))
     monkeypatch.setattr(precision, "_has_gpu", lambda: gpu)
     assert precision.resolve(HParams(mixed_precision="auto")) == expected
+
+
+def test_a_new_process_reads_the_cpu_flags_from_T2TLIKE_CPUINFO(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: avx2 avx512f avx512_bf16\n")
+    code = ("from t2tlike import precision; from t2tlike.hparams import HParams; "
+            "print(precision.CPUINFO, precision.resolve(HParams(mixed_precision='auto')))")
+    env = {**os.environ, "T2TLIKE_CPUINFO": str(cpuinfo), "CUDA_VISIBLE_DEVICES": ""}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [str(cpuinfo), "bfloat16"]
 
 
 def _batch(trainer):
