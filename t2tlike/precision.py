@@ -37,9 +37,16 @@ from t2tlike.errors import UserError, did_you_mean
 MODES = ("auto", "none", "bfloat16", "float16")
 POLICIES = {"none": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-# Where `auto` reads the CPU's flags; T2TLIKE_CPUINFO names another file in the same format
-# (the tests make every process, CLIs included, decide as on a given CPU kind).
-CPUINFO = os.environ.get("T2TLIKE_CPUINFO") or "/proc/cpuinfo"
+
+
+def cpuinfo_path():
+    """Where `auto` reads the CPU's flags: /proc/cpuinfo, or the file in the same format
+    that the environment variable T2TLIKE_CPUINFO names (the tests make every process,
+    CLIs included, decide as on a given CPU kind)."""
+    return os.environ.get("T2TLIKE_CPUINFO") or "/proc/cpuinfo"
+
+
+CPUINFO = cpuinfo_path()   # read once, at import
 
 
 @functools.lru_cache(maxsize=None)

@@ -3,7 +3,7 @@ decode from the average."""
 import numpy as np
 import tensorflow as tf
 
-from cli_helpers import TOY_PROBLEM, USR_DIR, run_script
+from cli_helpers import TOY_PROBLEM, USR_DIR
 
 
 def test_average_then_decode_from_the_average(run_cli, toy_trained, tmp_path):
@@ -36,8 +36,8 @@ def test_average_then_decode_from_the_average(run_cli, toy_trained, tmp_path):
     assert len(dst.read_text().splitlines()) == 2
 
 
-def test_console_script_is_installed():
-    code, out, err = run_script("t2t-avg-all", "--help", timeout=60)
+def test_help_names_the_flags(run_cli):
+    code, out, err = run_cli("t2t-avg-all", "--help")
     assert code == 0, err
     assert "--model_dir" in out and "--n:" in out and "--min_steps" in out
 
