@@ -10,7 +10,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 # Lowest first. A module's level is that of the longest prefix listed.
 LEVELS = [
-    ("t2tlike.errors", "t2tlike.files", "t2tlike.registry", "t2tlike.hparams",
+    ("t2tlike.errors", "t2tlike.files", "t2tlike.checkpoints", "t2tlike.registry", "t2tlike.hparams",
      "t2tlike.precision", "t2tlike.input_pipeline", "t2tlike.metrics", "t2tlike.run_config",
      "t2tlike.usr_dir"),
     ("t2tlike.layers",),

@@ -23,7 +23,7 @@ import time
 import tensorflow as tf
 from absl import logging
 
-from t2tlike import metrics, run_config
+from t2tlike import checkpoints, metrics, run_config
 from t2tlike.decoding.ids import EOS_ID, cut_at_eos, input_ids
 from t2tlike.errors import UserError
 from t2tlike.files import atomic_write, read_text
@@ -73,10 +73,9 @@ def checkpoint_prefix(path, run_dir=False):
 
 def restore(model, checkpoint_path):
     """Loads the model weights from `checkpoint_path` (a prefix or a directory, see
-    checkpoint_prefix); returns the prefix restored."""
-    path = checkpoint_prefix(checkpoint_path)
-    tf.train.Checkpoint(model=model).restore(path).expect_partial()
-    return path
+    checkpoint_prefix), all of them (checkpoints.restore_model: a checkpoint of another
+    model or other hparams is refused); returns the prefix restored."""
+    return checkpoints.restore_model(model, checkpoint_prefix(checkpoint_path))
 
 
 def load(model, checkpoint_path):
