@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from t2tlike.errors import UserError  # noqa: E402
+from t2tlike.errors import Stopped, UserError  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -169,6 +169,9 @@ def run(main, argv=None):
     except UserError as e:
         print(f"{name}: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except Stopped as e:
+        print(f"{name}: {e}", file=sys.stderr)
+        sys.exit(e.exit_status)
     except KeyboardInterrupt:
         print(f"{name}: interrupted.", file=sys.stderr)
         sys.exit(130)

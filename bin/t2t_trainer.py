@@ -16,10 +16,17 @@ FLAGS = flags.FLAGS
 flags.DEFINE_integer("train_steps", 250000, "Total number of training steps.", lower_bound=0)
 flags.DEFINE_integer("eval_steps", 100, "Eval batches per evaluation (0: no eval).",
                      lower_bound=0)
-flags.DEFINE_integer("local_eval_frequency", 1000, "Save a checkpoint and evaluate every this "
-                     "many steps.", lower_bound=1)
+flags.DEFINE_integer("local_eval_frequency", 1000, "Save a checkpoint and then evaluate every "
+                     "this many steps.", lower_bound=1)
+flags.DEFINE_integer("save_checkpoints_steps", 0, "Also save a checkpoint every this many steps "
+                     "(0: at each evaluation only).", lower_bound=0)
+flags.DEFINE_float("save_checkpoints_secs", 600.0, "Also save a checkpoint when this many "
+                   "seconds have passed since the last one (0: not by time). SIGTERM and "
+                   "Ctrl-C save one at the current step before exiting.", lower_bound=0.0)
 flags.DEFINE_integer("keep_checkpoint_max", 20, "How many recent checkpoints to keep.",
                      lower_bound=1)
+flags.DEFINE_integer("log_step_count_steps", 0, "Log the progress line every this many steps "
+                     "(0: every 10 seconds).", lower_bound=0)
 flags.DEFINE_bool("generate_data", False, "Run the problem's data generation first.")
 flags.DEFINE_float("max_train_seconds", 0.0, "A wall-clock budget: stop (with a checkpoint and "
                    "an eval) once training has run this many seconds (0: no limit).",
@@ -29,6 +36,7 @@ flags.DEFINE_float("max_train_seconds", 0.0, "A wall-clock budget: stop (with a 
 def main(argv):
     from t2tlike import registry
     from t2tlike import run_config
+    from t2tlike.files import writable_dir
     from t2tlike.training.trainer import Trainer
     cli.require("problem", "model", "hparams_set", "data_dir", "output_dir")
     problem = registry.problem(FLAGS.problem)
@@ -38,19 +46,24 @@ def main(argv):
         os.makedirs(FLAGS.tmp_dir, exist_ok=True)
         problem.generate_data(FLAGS.data_dir, FLAGS.tmp_dir)
     problem.data_files(FLAGS.data_dir, "train")  # a clear message if there is no data
+    writable_dir(FLAGS.output_dir, "--output_dir")
     hparams = run_config.resolve(FLAGS.output_dir, FLAGS.problem, FLAGS.model,
                                  FLAGS.hparams_set, FLAGS.hparams)
     from t2tlike.training import learning_rate
     learning_rate.parse_factors(hparams.learning_rate_schedule)
-    run_config.save(FLAGS.output_dir, hparams, FLAGS.problem, FLAGS.model, FLAGS.hparams_set,
-                    FLAGS.hparams)
     hparams.freeze()
+    # The trainer builds the model (its cross-checks raise here) before anything is written.
     trainer = Trainer(problem, FLAGS.model, hparams, FLAGS.data_dir, FLAGS.output_dir,
                       train_steps=FLAGS.train_steps, eval_steps=FLAGS.eval_steps,
                       local_eval_frequency=FLAGS.local_eval_frequency,
                       keep_checkpoint_max=FLAGS.keep_checkpoint_max,
                       random_seed=FLAGS.random_seed,
-                      max_train_seconds=FLAGS.max_train_seconds)
+                      max_train_seconds=FLAGS.max_train_seconds,
+                      save_checkpoints_steps=FLAGS.save_checkpoints_steps,
+                      save_checkpoints_secs=FLAGS.save_checkpoints_secs,
+                      log_every_steps=FLAGS.log_step_count_steps)
+    run_config.save(FLAGS.output_dir, hparams, FLAGS.problem, FLAGS.model, FLAGS.hparams_set,
+                    FLAGS.hparams)
     trainer.train()
 
 

@@ -156,7 +156,9 @@ class Problem:
         pattern = self.filepattern(data_dir, mode_or_split)
         files = sorted(f for f in glob.glob(pattern) if not f.endswith(".incomplete"))
         if not files:
-            where = "does not exist" if not os.path.isdir(data_dir or "") else "has no such files"
+            where = ("has no such files" if os.path.isdir(data_dir or "") else
+                     "is a file, not a folder" if os.path.exists(data_dir or "") else
+                     "does not exist")
             raise UserError(
                 f"no data for problem '{self.name}': data_dir {data_dir} {where} "
                 f"(looked for {pattern}). Generate it with: t2t-datagen "

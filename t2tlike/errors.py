@@ -27,3 +27,13 @@ def did_you_mean(name, candidates, limit=3):
         lowered = name.lower()
         close = [c for c in candidates if lowered and lowered in c.lower()][:limit]
     return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+class Stopped(Exception):
+    """A run stopped on request (a signal) after keeping its work. The CLIs print the
+    message and exit with `exit_status`: the shell's 128 + the signal's number (143 for
+    SIGTERM, 130 for SIGINT)."""
+
+    def __init__(self, message, exit_status):
+        super().__init__(message)
+        self.exit_status = exit_status

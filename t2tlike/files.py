@@ -41,3 +41,20 @@ def read_text(path, what):
     except UnicodeDecodeError as e:
         raise UserError(f"{what}: {path} is not valid UTF-8 ({e.reason} at byte {e.start}); "
                         "convert it, e.g. iconv -f LATIN1 -t UTF-8.") from None
+
+
+def writable_dir(path, what):
+    """Creates folder `path` when missing and checks that files can be written in it;
+    `what` names it in errors (e.g. "--output_dir"). Raises UserError when it is a file,
+    cannot be created or is read-only."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"{what}={path} is a file, not a folder. Pass a folder (it is created "
+                        "when missing).")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{what}={path}: cannot create it ({e.strerror}). Pass a folder you "
+                        "can write to.") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"{what}={path} is not writable. Pass a folder you can write to.")
+    return path

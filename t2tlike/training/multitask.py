@@ -45,6 +45,8 @@ def task_hooks(problem, hparams, data_dir):
 class SingleTask:
     """The task hooks of a single problem: nothing to schedule, one dev evaluation."""
 
+    eval_changes_state = False   # whether `after_eval` changes checkpointed state
+
     def check_model(self, model):
         pass
 
@@ -94,6 +96,11 @@ class MultiTask:
         logging.info("Multi-task training on %d tasks (%s), schedule %s; training examples: "
                      "%s", len(self.names), ", ".join(self.names), self.schedule.schedule,
                      ", ".join(f"{n} {s}" for n, s in zip(self.names, sizes)))
+
+    @property
+    def eval_changes_state(self):
+        """An adaptive schedule's mixture follows the evals (the trainer saves it again)."""
+        return self.schedule.is_adaptive
 
     def checkpoint_items(self):
         """Variables to save with the model: the mixture and the loss multipliers."""

@@ -2,15 +2,21 @@
 
 Runs under a tf.distribute.Strategy (MirroredStrategy over all local GPUs when there are
 several, the one GPU, else the default CPU strategy). Every `local_eval_frequency` steps,
-at the last step and when the time budget is spent, it evaluates with the problem's
-metrics and then saves a checkpoint with a CheckpointManager (re-running the same command
-resumes). It writes TensorBoard summaries (loss, learning rate, metrics, throughput) and
-logs a progress line with steps/s, target tokens/s and the ETA.
+at the last step and when the time budget is spent, it saves a checkpoint with a
+CheckpointManager and then evaluates with the problem's metrics; an eval that fails is
+reported and training goes on. Checkpoints are also saved every `save_checkpoints_steps`
+steps and `save_checkpoints_secs` seconds. SIGTERM or SIGINT (a scheduler's preemption,
+Ctrl-C) stops it after the current step with a checkpoint of that step, raising
+`errors.Stopped` (a second signal exits at once). Re-running the same command resumes. It
+writes TensorBoard summaries (loss, learning rate, metrics, throughput) and logs a
+progress line with steps/s, target tokens/s and the ETA.
 
 A MultiProblem trains on its tasks' mixture under the `multiproblem_*` schedule and is
 evaluated task by task (metrics named "TASK/metric"); see t2tlike/training/multitask.py.
 """
 import os
+import signal
+import threading
 import time
 
 import gin
@@ -20,6 +26,7 @@ from absl import logging
 
 from t2tlike import metrics as metrics_lib
 from t2tlike import precision, run_config
+from t2tlike.errors import Stopped
 from t2tlike.t2t_model import build_model
 from t2tlike.training import learning_rate as lr_lib
 from t2tlike.training import multitask as multitask_lib
@@ -50,12 +57,17 @@ class Trainer:
     def __init__(self, problem, model_name, hparams, data_dir, output_dir, train_steps,
                  eval_steps=100, local_eval_frequency=1000, keep_checkpoint_max=20,
                  random_seed=None, strategy=None, log_every_seconds=10.0,
-                 max_train_seconds=0.0):
+                 max_train_seconds=0.0, save_checkpoints_steps=0, save_checkpoints_secs=600.0,
+                 log_every_steps=0):
         self.problem, self.model_name, self.hparams = problem, model_name, hparams
         self.data_dir, self.output_dir = data_dir, output_dir
         self.train_steps, self.eval_steps = train_steps, eval_steps
         self.local_eval_frequency = max(int(local_eval_frequency), 1)
+        # a checkpoint every this many steps (0: at each eval) and seconds (0: never by time)
+        self.save_checkpoints_steps = int(save_checkpoints_steps) or self.local_eval_frequency
+        self.save_checkpoints_secs = float(save_checkpoints_secs or 0.0)
         self.log_every_seconds = log_every_seconds
+        self.log_every_steps = int(log_every_steps or 0)   # 0: by time only
         self.max_train_seconds = float(max_train_seconds or 0.0)
         self.strategy = strategy or default_strategy()
         if random_seed is not None:
@@ -282,52 +294,124 @@ class Trainer:
         results = {}
         progress = _Progress(start, self.train_steps, self.log_every_seconds,
                              deadline=started + self.max_train_seconds
-                             if self.max_train_seconds > 0 else None)
+                             if self.max_train_seconds > 0 else None,
+                             every_steps=self.log_every_steps)
         iterator = iter(train_ds)
-        while int(self.step.numpy()) < self.train_steps:
-            loss, tokens = train_fn(next(iterator))
-            step = int(self.step.assign_add(1).numpy())
-            self.tasks.on_step(step)
-            progress.update(step, float(tokens))
-            if progress.due() or step == self.train_steps:
-                lr = float(self.schedule(self.optimizer.iterations))
-                skipped = int(self.skipped_steps.numpy())
-                stats = progress.report(step, float(loss), lr, skipped)
-                with self._train_writer.as_default():
-                    tf.summary.scalar("loss", float(loss), step=step)
-                    tf.summary.scalar("learning_rate", lr, step=step)
-                    if self.model.precision == "float16":
-                        tf.summary.scalar("train/skipped_steps", skipped, step=step)
-                        tf.summary.scalar("train/loss_scale",
-                                          float(self.optimizer.dynamic_scale.numpy()), step=step)
-                    tf.summary.scalar("throughput/steps_per_sec", stats["steps_per_sec"], step=step)
-                    tf.summary.scalar("throughput/target_tokens_per_sec",
-                                      stats["tokens_per_sec"], step=step)
-            out_of_time = (self.max_train_seconds > 0
-                           and time.time() - started >= self.max_train_seconds)
-            if out_of_time:
-                logging.info("Stopping at step %d: the time budget of %.0f s is spent.",
-                             step, self.max_train_seconds)
-            if step % self.local_eval_frequency == 0 or step == self.train_steps or out_of_time:
-                if self.eval_steps != 0:   # first, so the checkpoint holds what eval changed
-                    results = self.evaluate(eval_fn)    # (a multi-task mixture)
-                self.manager.save(checkpoint_number=step)
-            if out_of_time:
-                break
+        last_save = time.time()
+        with _StopOnSignal() as stop:
+            while int(self.step.numpy()) < self.train_steps:
+                loss, tokens = train_fn(next(iterator))
+                step = int(self.step.assign_add(1).numpy())
+                self.tasks.on_step(step)
+                progress.update(step, float(tokens))
+                if progress.due(step) or step == self.train_steps:
+                    self._log_progress(progress, step, loss)
+                out_of_time = (self.max_train_seconds > 0
+                               and time.time() - started >= self.max_train_seconds)
+                if out_of_time:
+                    logging.info("Stopping at step %d: the time budget of %.0f s is spent.",
+                                 step, self.max_train_seconds)
+                last = step == self.train_steps or out_of_time or stop.signal is not None
+                evaluate = self.eval_steps != 0 and (
+                    step % self.local_eval_frequency == 0 or step == self.train_steps
+                    or out_of_time)
+                if (last or evaluate or step % self.save_checkpoints_steps == 0
+                        or 0 < self.save_checkpoints_secs <= time.time() - last_save):
+                    self.save(step)   # before the eval: an eval that fails loses nothing
+                    last_save = time.time()
+                if stop.signal is not None:
+                    self._flush()
+                    raise Stopped(f"stopped by {stop.name} at step {step}; the checkpoint of "
+                                  f"step {step} is saved in {self.output_dir}. Run the same "
+                                  "command again to resume.", 128 + stop.signal)
+                if evaluate:
+                    evaluated = self._evaluate_or_report(eval_fn, step)
+                    if evaluated is not None:
+                        results = evaluated
+                        if self.tasks.eval_changes_state:  # the adapted mixture, kept too
+                            self.save(step)
+                if out_of_time:
+                    break
+        self._flush()
+        return results
+
+    def save(self, step):
+        """Writes the checkpoint of `step` (the manager keeps `keep_checkpoint_max`)."""
+        path = self.manager.save(checkpoint_number=step)
+        logging.info("Saved %s.", path)
+        return path
+
+    def _evaluate_or_report(self, eval_fn, step):
+        """`evaluate`, or None with one error line when it fails: the checkpoint of this
+        step is already saved and training goes on."""
+        try:
+            return self.evaluate(eval_fn)
+        except (Exception, tf.errors.OpError) as e:   # noqa: BLE001 - reported, not hidden
+            logging.error("Evaluation at step %d failed, training goes on (the checkpoint of "
+                          "step %d is saved): %s: %s", step, step, type(e).__name__,
+                          str(e).strip().splitlines()[0] if str(e).strip() else "")
+            return None
+
+    def _log_progress(self, progress, step, loss):
+        lr = float(self.schedule(self.optimizer.iterations))
+        skipped = int(self.skipped_steps.numpy())
+        stats = progress.report(step, float(loss), lr, skipped)
+        with self._train_writer.as_default():
+            tf.summary.scalar("loss", float(loss), step=step)
+            tf.summary.scalar("learning_rate", lr, step=step)
+            if self.model.precision == "float16":
+                tf.summary.scalar("train/skipped_steps", skipped, step=step)
+                tf.summary.scalar("train/loss_scale",
+                                  float(self.optimizer.dynamic_scale.numpy()), step=step)
+            tf.summary.scalar("throughput/steps_per_sec", stats["steps_per_sec"], step=step)
+            tf.summary.scalar("throughput/target_tokens_per_sec", stats["tokens_per_sec"],
+                              step=step)
+
+    def _flush(self):
         self._train_writer.flush()
         self._eval_writer.flush()
-        return results
 
     def _write_operative_config(self):
         run_config.atomic_write(os.path.join(self.output_dir, run_config.GIN_FILE),
                                 gin.operative_config_str())
 
 
+class _StopOnSignal:
+    """While active (in the main thread), SIGTERM and SIGINT ask the loop to stop after the
+    current step (`signal` holds the first one's number); a second one exits at once."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.signal, self.name, self._previous = None, None, {}
+
+    def _handle(self, signum, frame):
+        del frame
+        if self.signal is not None:
+            logging.error("Second %s: exiting at once, without a checkpoint.",
+                          signal.Signals(signum).name)
+            os._exit(128 + signum)
+        self.signal, self.name = signum, signal.Signals(signum).name
+        logging.warning("Got %s: stopping after this step with a checkpoint (send it again "
+                        "to exit at once).", self.name)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
 class _Progress:
     """Keeps the rates for the progress line."""
 
-    def __init__(self, start_step, total_steps, every_seconds, deadline=None):
-        self.total, self.every = total_steps, every_seconds
+    def __init__(self, start_step, total_steps, every_seconds, deadline=None, every_steps=0):
+        self.total, self.every, self.every_steps = total_steps, every_seconds, every_steps
         self.deadline = deadline  # wall-clock end of a --max_train_seconds budget
         self.t0 = self.last = time.time()
         self.step0 = self.last_step = start_step
@@ -342,7 +426,9 @@ class _Progress:
             return
         self.tokens += tokens
 
-    def due(self):
+    def due(self, step=None):
+        if self.every_steps and step is not None:
+            return step % self.every_steps == 0
         return time.time() - self.last >= self.every
 
     def report(self, step, loss, lr, skipped=0):

@@ -54,6 +54,27 @@ def test_bad_hparams_strings(run_cli, toy_data, tmp_path, overrides, fragment):
                                                           f"--hparams={overrides}")), fragment)
 
 
+def test_a_model_cross_check_fails_before_anything_is_written(run_cli, toy_data, tmp_path):
+    out_dir = tmp_path / "run"
+    _assert_user_error(run_cli("t2t-trainer", *_train_args(toy_data, out_dir,
+                                                          "--hparams=num_heads=3")),
+                       "num_heads", "hidden_size")
+    assert not out_dir.exists() or not list(out_dir.iterdir())
+    # so the corrected command starts the run instead of refusing "different hparams"
+    code, out, err = run_cli("t2t-trainer", *_train_args(toy_data, out_dir, "--eval_steps=0"))
+    assert code == 0, err
+    assert (out_dir / "hparams.json").exists()
+
+
+@pytest.mark.parametrize("flag", ["--output_dir", "--data_dir"])
+def test_a_file_where_a_folder_is_expected(run_cli, toy_data, tmp_path, flag):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder\n")
+    args = _train_args(toy_data, tmp_path / "run")
+    args = [f"{flag}={a_file}" if a.startswith(flag + "=") else a for a in args]
+    _assert_user_error(run_cli("t2t-trainer", *args), f"{a_file} is a file, not a folder")
+
+
 def test_unknown_learning_rate_factor(run_cli, toy_data, tmp_path):
     _assert_user_error(
         run_cli("t2t-trainer", *_train_args(
@@ -117,6 +138,24 @@ def test_malformed_decode_hparams(run_cli, toy_trained):
     _assert_user_error(run_cli("t2t-decoder", *_train_args(data_dir, out_dir)[:-1],
                                "--decode_hparams=beam_sise=4"),
                        "unknown hparam 'beam_sise'", "beam_size")
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    ("num_hidden_layers=2", "lacks 10 of this model's variables"),   # one layer more
+    ("num_hidden_layers=0", "holds 36 model variables, this model has 6"),   # one fewer
+    ("hidden_size=64", "does not fit this model: Received incompatible tensor"),
+])
+def test_decoding_a_checkpoint_of_other_hparams_is_refused(run_cli, toy_trained, tmp_path,
+                                                           overrides, fragment):
+    data_dir, out_dir = toy_trained
+    src = tmp_path / "in.txt"
+    src.write_text("red cat runs\n")
+    dst = tmp_path / "out.txt"
+    _assert_user_error(run_cli("t2t-decoder", *_train_args(data_dir, out_dir)[:-1],
+                               f"--hparams={overrides}", f"--decode_from_file={src}",
+                               f"--decode_to_file={dst}"),
+                       fragment, "--hparams_set and --hparams (its hparams.json)")
+    assert not dst.exists()
 
 
 def test_restart_refuses_conflicting_overrides(run_cli, toy_trained):

@@ -3,6 +3,7 @@ with sacreBLEU (one run of 200 steps, shared by the module), resumes under a tim
 gradient accumulation; and the same updates under a two-replica MirroredStrategy on
 logical CPU devices."""
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -112,6 +113,63 @@ def test_gradient_accumulation_counts_batches_as_steps_and_updates_as_lr_steps(t
     assert int(trainer.step.numpy()) == 7
     assert int(trainer.optimizer.iterations.numpy()) == 2      # 7 batches = 2 full updates
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith("model-7")
+
+
+def test_the_checkpoint_is_saved_before_the_eval_and_a_failing_eval_does_not_stop_training(
+        tiny_data, tmp_path, monkeypatch):
+    problem, data_dir = tiny_data
+    trainer = Trainer(problem, "transformer", _hparams(), data_dir, str(tmp_path),
+                      train_steps=6, eval_steps=1, local_eval_frequency=3,
+                      save_checkpoints_steps=2, save_checkpoints_secs=0, random_seed=1)
+    seen, errors = [], []
+
+    def failing_eval(eval_fn=None, dataset=None):
+        seen.append(tf.train.latest_checkpoint(str(tmp_path)))
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM on a long dev example")
+
+    monkeypatch.setattr(trainer, "evaluate", failing_eval)
+    monkeypatch.setattr(trainer_lib.logging, "error", lambda fmt, *a: errors.append(fmt % a))
+    assert trainer.train() == {}
+    assert int(trainer.step.numpy()) == 6
+    assert [os.path.basename(p) for p in seen] == ["model-3", "model-6"]  # saved, then eval
+    assert len(errors) == 2 and "Evaluation at step 3 failed, training goes on" in errors[0]
+    assert "OOM on a long dev example" in errors[0]
+    saved = tf.train.get_checkpoint_state(str(tmp_path)).all_model_checkpoint_paths
+    assert [os.path.basename(p) for p in saved] == ["model-2", "model-3", "model-4", "model-6"]
+
+
+def test_ctrl_c_stops_after_the_step_with_its_checkpoint(tiny_data, tmp_path, monkeypatch):
+    """(with save_checkpoints_secs due after every step and no evaluation: a checkpoint
+    per step)"""
+    from t2tlike.errors import Stopped
+    problem, data_dir = tiny_data
+    trainer = Trainer(problem, "transformer", _hparams(), data_dir, str(tmp_path),
+                      train_steps=50, eval_steps=0, local_eval_frequency=40,
+                      save_checkpoints_secs=1e-6, random_seed=1)
+    monkeypatch.setattr(trainer.tasks, "on_step",
+                        lambda step: step == 3 and os.kill(os.getpid(), signal.SIGINT))
+    with pytest.raises(Stopped, match="stopped by SIGINT at step 3") as stopped:
+        trainer.train()
+    assert stopped.value.exit_status == 130
+    saved = tf.train.get_checkpoint_state(str(tmp_path)).all_model_checkpoint_paths
+    assert [os.path.basename(p) for p in saved] == ["model-1", "model-2", "model-3"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_second_signal_exits_at_once(monkeypatch):
+    exits, stop = [], trainer_lib._StopOnSignal()
+    monkeypatch.setattr(trainer_lib.os, "_exit", exits.append)
+    stop._handle(signal.SIGTERM, None)
+    assert (stop.signal, stop.name, exits) == (signal.SIGTERM, "SIGTERM", [])
+    stop._handle(signal.SIGINT, None)
+    assert exits == [128 + signal.SIGINT]
+
+
+def test_signal_handlers_are_restored_after_training():
+    before = signal.getsignal(signal.SIGTERM)
+    with trainer_lib._StopOnSignal() as stop:
+        assert signal.getsignal(signal.SIGTERM) == stop._handle
+    assert signal.getsignal(signal.SIGTERM) == before
 
 
 MULTI_REPLICA = textwrap.dedent("""
