@@ -4,7 +4,9 @@
 other hparams (one layer more, or fewer) restores what matches and leaves the rest at
 its random initial values, silently. `restore_model` refuses that with one message
 naming the mismatch: the model's variables the checkpoint lacks (or the checkpoint's
-that the model lacks, by count), or the first shape that differs.
+that the model lacks, by count), or the first shape that differs. `restore_run` does the
+same for a trainer's whole state on resume, and names a checkpoint that cannot be read
+together with the previous one to fall back to.
 """
 import re
 
@@ -65,4 +67,31 @@ def restore_model(model, path):
         raise CheckpointMismatchError(f"checkpoint {path} holds {saved} model variables, this "
                                       f"model has {own}. {_HINT}")
     status.expect_partial()   # the optimizer's slots and the step stay unread
+    return path
+
+
+def restore_run(checkpoint, path, previous=None):
+    """Restores a trainer's `checkpoint` (model, optimizer, step, ...; built) from prefix
+    `path`, every object of it; a checkpoint that cannot be read raises a UserError naming
+    it and `previous` (the run's checkpoint before it), to fall back to."""
+    try:
+        status = checkpoint.restore(path)
+    except (ValueError, tf.errors.InvalidArgumentError) as e:   # a shape differs
+        first = str(e).strip().splitlines()[0]
+        raise CheckpointMismatchError(f"checkpoint {path} does not fit this run: {first}") \
+            from None
+    except tf.errors.OpError as e:   # truncated, garbled, missing files
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        fallback = (f" The run's previous checkpoint is {previous}: to resume from it, delete "
+                    f"{path}.* and run again." if previous else "")
+        raise UserError(f"checkpoint {path} cannot be read ({first}): it is truncated or "
+                        f"corrupt.{fallback}") from None
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as e:
+        names = re.findall(r"path=([^,\s]+)", str(e))
+        raise CheckpointMismatchError(
+            f"checkpoint {path} lacks {len(names) or 'some'} of this run's variables "
+            f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); it was written by "
+            "another model or other hparams.") from None
     return path

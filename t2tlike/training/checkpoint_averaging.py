@@ -40,19 +40,41 @@ class AveragedCheckpoint:
 def list_checkpoints(model_dir, min_steps=0):
     """[(step, prefix)] of the checkpoints in model_dir with step >= min_steps, oldest first.
 
-    A checkpoint is a `<prefix>-<step>.index` file (what CheckpointManager writes).
+    The checkpoints are those its `checkpoint` state file lists (CheckpointManager adds
+    one only once it is completely written, and drops those it deleted), so an orphaned
+    or half-written `<prefix>-<step>` is never chosen. Without a state file (checkpoints
+    copied by hand), every `<prefix>-<step>.index` file counts.
     """
     import tensorflow as tf
     if not model_dir or not tf.io.gfile.isdir(model_dir):
         raise UserError(f"--model_dir {model_dir} does not exist or is not a directory; it "
                         "should be a t2t-trainer --output_dir holding checkpoints.")
+    if tf.io.gfile.exists(os.path.join(model_dir, "checkpoint")):
+        state = tf.train.get_checkpoint_state(model_dir)
+        # (relative paths in the file come back joined to model_dir)
+        prefixes = list(state.all_model_checkpoint_paths) if state else []
+    else:
+        logging.warning("%s has no checkpoint state file; averaging the *.index files there.",
+                        model_dir)
+        prefixes = [i[:-len(".index")]
+                    for i in tf.io.gfile.glob(os.path.join(model_dir, "*.index"))]
     found = []
-    for index in tf.io.gfile.glob(os.path.join(model_dir, "*.index")):
-        prefix = index[:-len(".index")]
+    for prefix in prefixes:
         match = _STEP.search(os.path.basename(prefix))
         if match and int(match.group(1)) >= min_steps:
             found.append((int(match.group(1)), prefix))
     return sorted(found)
+
+
+def _reader(prefix):
+    import tensorflow as tf
+    try:
+        return tf.train.load_checkpoint(prefix)
+    except (tf.errors.OpError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"checkpoint {prefix} cannot be read ({first}): it is truncated or "
+                        "corrupt. Delete its files and its line in the `checkpoint` state "
+                        "file, or raise --min_steps past it.") from None
 
 
 def average_checkpoints(prefixes):
@@ -65,7 +87,7 @@ def average_checkpoints(prefixes):
     import tensorflow as tf
     if not prefixes:
         raise UserError("no checkpoints to average.")
-    readers = [tf.train.load_checkpoint(p) for p in prefixes]
+    readers = [_reader(p) for p in prefixes]
     newest = readers[-1]
     shapes = newest.get_variable_to_shape_map()
     dtypes = newest.get_variable_to_dtype_map()

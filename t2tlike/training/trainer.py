@@ -25,7 +25,7 @@ import tensorflow as tf
 from absl import logging
 
 from t2tlike import metrics as metrics_lib
-from t2tlike import precision, run_config
+from t2tlike import checkpoints, precision, run_config
 from t2tlike.errors import Stopped
 from t2tlike.t2t_model import build_model
 from t2tlike.training import learning_rate as lr_lib
@@ -279,7 +279,11 @@ class Trainer:
         train_ds = self.problem.dataset(TRAIN, self.data_dir, self.input_config, seed=self.seed,
                                         **self.tasks.dataset_args())
         self.build(next(iter(train_ds)))
-        restored = self.manager.restore_or_initialize()
+        restored = self.manager.latest_checkpoint
+        if restored:
+            listed = self.manager.checkpoints
+            checkpoints.restore_run(self.checkpoint, restored,
+                                    previous=listed[-2] if len(listed) > 1 else None)
         start = int(self.step.numpy())
         if restored:
             logging.info("Resumed from %s at step %d.", restored, start)

@@ -50,6 +50,29 @@ def test_lists_checkpoints_oldest_first_and_honours_min_steps(run_dir):
         [200, 300]
 
 
+def test_only_the_checkpoints_the_state_file_lists_count(run_dir, tmp_path):
+    """An orphan (a save killed before the state file was updated) is never averaged;
+    without a state file, the .index files are all there is to go by."""
+    orphan = tf.train.Checkpoint(model=Tiny(), step=tf.Variable(400, dtype=tf.int64))
+    orphan.write(os.path.join(run_dir, "model-400"))
+    assert [s for s, _ in checkpoint_averaging.list_checkpoints(run_dir)] == [100, 200, 300]
+    os.remove(os.path.join(run_dir, "checkpoint"))
+    assert [s for s, _ in checkpoint_averaging.list_checkpoints(run_dir)] == \
+        [100, 200, 300, 400]
+
+
+@pytest.mark.parametrize("damage", ["truncate_index", "garble_index"])
+def test_a_corrupt_checkpoint_is_one_message_naming_it(run_dir, tmp_path, damage):
+    index = os.path.join(run_dir, "model-300.index")
+    content = open(index, "rb").read()
+    with open(index, "wb") as f:
+        f.write(content[:len(content) // 2] if damage == "truncate_index"
+                else b"\x00garbage" * 20)
+    with pytest.raises(UserError, match="checkpoint .*model-300 cannot be read .* truncated or "
+                                        "corrupt"):
+        checkpoint_averaging.average_last(run_dir, str(tmp_path / "avg"), n=2)
+
+
 def test_averages_floats_and_keeps_the_newest_counters(run_dir, tmp_path):
     out = str(tmp_path / "avg")
     result = checkpoint_averaging.average_last(run_dir, out, n=2)

@@ -115,45 +115,43 @@ def test_gradient_accumulation_counts_batches_as_steps_and_updates_as_lr_steps(t
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith("model-7")
 
 
-def test_the_checkpoint_is_saved_before_the_eval_and_a_failing_eval_does_not_stop_training(
+def test_checkpoints_survive_a_failing_eval_and_ctrl_c_and_a_bad_one_is_refused(
         tiny_data, tmp_path, monkeypatch):
+    """One run: checkpoints every 2 steps and at the evaluations (every 3), saved before
+    the evaluation, which fails (training goes on); Ctrl-C at step 5 stops it with that
+    step's checkpoint. Resuming it with its latest checkpoint truncated is refused with one
+    message naming the previous one (a mismatching model: tests/bin/test_bad_input.py)."""
+    from t2tlike.errors import Stopped, UserError
     problem, data_dir = tiny_data
-    trainer = Trainer(problem, "transformer", _hparams(), data_dir, str(tmp_path),
-                      train_steps=6, eval_steps=1, local_eval_frequency=3,
-                      save_checkpoints_steps=2, save_checkpoints_secs=0, random_seed=1)
-    seen, errors = [], []
+    run = lambda: Trainer(   # noqa: E731
+        problem, "transformer", _hparams(), data_dir, str(tmp_path), train_steps=50,
+        eval_steps=1, local_eval_frequency=3, save_checkpoints_steps=2,
+        save_checkpoints_secs=0, random_seed=1)
+    trainer, seen, errors = run(), [], []
 
     def failing_eval(eval_fn=None, dataset=None):
-        seen.append(tf.train.latest_checkpoint(str(tmp_path)))
+        seen.append(os.path.basename(tf.train.latest_checkpoint(str(tmp_path))))
         raise tf.errors.ResourceExhaustedError(None, None, "OOM on a long dev example")
 
     monkeypatch.setattr(trainer, "evaluate", failing_eval)
     monkeypatch.setattr(trainer_lib.logging, "error", lambda fmt, *a: errors.append(fmt % a))
-    assert trainer.train() == {}
-    assert int(trainer.step.numpy()) == 6
-    assert [os.path.basename(p) for p in seen] == ["model-3", "model-6"]  # saved, then eval
-    assert len(errors) == 2 and "Evaluation at step 3 failed, training goes on" in errors[0]
-    assert "OOM on a long dev example" in errors[0]
-    saved = tf.train.get_checkpoint_state(str(tmp_path)).all_model_checkpoint_paths
-    assert [os.path.basename(p) for p in saved] == ["model-2", "model-3", "model-4", "model-6"]
-
-
-def test_ctrl_c_stops_after_the_step_with_its_checkpoint(tiny_data, tmp_path, monkeypatch):
-    """(with save_checkpoints_secs due after every step and no evaluation: a checkpoint
-    per step)"""
-    from t2tlike.errors import Stopped
-    problem, data_dir = tiny_data
-    trainer = Trainer(problem, "transformer", _hparams(), data_dir, str(tmp_path),
-                      train_steps=50, eval_steps=0, local_eval_frequency=40,
-                      save_checkpoints_secs=1e-6, random_seed=1)
     monkeypatch.setattr(trainer.tasks, "on_step",
-                        lambda step: step == 3 and os.kill(os.getpid(), signal.SIGINT))
-    with pytest.raises(Stopped, match="stopped by SIGINT at step 3") as stopped:
+                        lambda step: step == 5 and os.kill(os.getpid(), signal.SIGINT))
+    with pytest.raises(Stopped, match="stopped by SIGINT at step 5") as stopped:
         trainer.train()
     assert stopped.value.exit_status == 130
+    assert seen == ["model-3"]                       # saved, then evaluated
+    assert len(errors) == 1 and "Evaluation at step 3 failed, training goes on" in errors[0]
+    assert "OOM on a long dev example" in errors[0]
     saved = tf.train.get_checkpoint_state(str(tmp_path)).all_model_checkpoint_paths
-    assert [os.path.basename(p) for p in saved] == ["model-1", "model-2", "model-3"]
+    assert [os.path.basename(p) for p in saved] == ["model-2", "model-3", "model-4", "model-5"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    index = tmp_path / "model-5.index"
+    index.write_bytes(index.read_bytes()[:40])
+    with pytest.raises(UserError, match=r"model-5 cannot be read .* truncated or corrupt\. "
+                                        r"The run's previous checkpoint is .*model-4"):
+        run().train()
 
 
 def test_a_second_signal_exits_at_once(monkeypatch):
@@ -193,7 +191,7 @@ MULTI_REPLICA = textwrap.dedent("""
     one, two = trainer({out_dir!r} + "/one"), trainer({out_dir!r} + "/two", strategy)
     assert two.strategy.num_replicas_in_sync == 2
     data = problem.dataset("train", {data_dir!r}, one.input_config, seed=1)
-    batches = list(data.take(3))
+    batches = list(data.take(2))
     one.build(batches[0])
     two.build(batches[0])
     for mine, theirs in zip(two.model.trainable_variables, one.model.trainable_variables):
@@ -205,7 +203,7 @@ MULTI_REPLICA = textwrap.dedent("""
         np.testing.assert_allclose(loss_two, loss_one, rtol=1e-4)
     for mine, theirs in zip(two.model.trainable_variables, one.model.trainable_variables):
         np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-3, atol=1e-5)
-    results = trainer({out_dir!r} + "/loop", strategy, steps=4).train()
+    results = trainer({out_dir!r} + "/loop", strategy, steps=2).train()
     print("RESULTS", sorted(results), all(np.isfinite(v) for v in results.values()))
 """)
 
@@ -222,7 +220,7 @@ def test_two_replicas_train_exactly_like_one_on_the_same_batches(tiny_data, tmp_
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "RESULTS ['accuracy', 'accuracy_per_sequence', 'loss', 'neg_log_perplexity'] True" \
         in proc.stdout, proc.stdout
-    assert tf.train.latest_checkpoint(str(tmp_path / "out" / "loop")).endswith("model-4")
+    assert tf.train.latest_checkpoint(str(tmp_path / "out" / "loop")).endswith("model-2")
 
 
 def test_progress_eta_respects_time_budget(monkeypatch):
