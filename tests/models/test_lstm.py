@@ -105,8 +105,9 @@ def test_padding_in_inputs_does_not_change_outputs(model_name, hparams_set):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model_name,hparams_set", CONFIGS[:2])
+@pytest.mark.parametrize("model_name,hparams_set", CONFIGS[1:2])
 def test_learns_to_reverse_fixed_sequences(model_name, hparams_set):
+    """(the attention model; plain lstm_seq2seq shares its LSTM stacks and search)"""
     hp = create_hparams(hparams_set)
     model = registry.models.get(model_name)(hp, problem_hparams())
     optimizer = optimizers.create_optimizer(optimizers.OptimizerConfig.from_hparams(hp),

@@ -46,7 +46,10 @@ def _model(**overrides):
 ])
 def test_cached_greedy_decoding_equals_rerunning_the_whole_prefix(overrides, cpu_kind):
     """On both CPU kinds (`auto`: float32 or bfloat16) the same ids; scores as close as the
-    precision allows."""
+    precision allows. (bfloat16 with relative positions alone adds nothing to the
+    timing+relative case: skipped to save the suite's time.)"""
+    if cpu_kind == "bfloat16" and overrides.get("pos") == "none":
+        pytest.skip("covered by the timing+relative case under bfloat16")
     model = _model(**overrides)
     assert model.precision == cpu_kind
     tol = 1e-4 if cpu_kind == "none" else 5e-2
