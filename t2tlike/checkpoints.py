@@ -48,20 +48,7 @@ def restore_model(model, path):
     """Restores the built `model` from checkpoint prefix `path` (written by
     tf.train.Checkpoint(model=..., ...), e.g. the trainer's); raises
     CheckpointMismatchError unless every variable of the model, and no other, was in it."""
-    try:
-        status = tf.train.Checkpoint(model=model).restore(path)
-    except (ValueError, tf.errors.InvalidArgumentError) as e:   # a shape differs
-        first = str(e).strip().splitlines()[0]
-        raise CheckpointMismatchError(f"checkpoint {path} does not fit this model: {first} "
-                                      f"{_HINT}") from None
-    try:
-        status.assert_existing_objects_matched()
-    except AssertionError as e:
-        names = re.findall(r"path=([^,\s]+)", str(e))
-        missing = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-        raise CheckpointMismatchError(
-            f"checkpoint {path} lacks {len(names) or 'some'} of this model's variables "
-            f"({missing}). {_HINT}") from None
+    status = _restore(tf.train.Checkpoint(model=model), path, "model", _HINT)
     saved, own = saved_variable_count(path), len(_saved_model_variables(model))
     if saved != own:
         raise CheckpointMismatchError(f"checkpoint {path} holds {saved} model variables, this "
@@ -74,24 +61,29 @@ def restore_run(checkpoint, path, previous=None):
     """Restores a trainer's `checkpoint` (model, optimizer, step, ...; built) from prefix
     `path`, every object of it; a checkpoint that cannot be read raises a UserError naming
     it and `previous` (the run's checkpoint before it), to fall back to."""
+    fallback = (f" The run's previous checkpoint is {previous}: to resume from it, delete "
+                f"{path}.* and run again." if previous else "")
+    _restore(checkpoint, path, "run", "It was written by another model or other hparams.",
+             fallback)
+    return path
+
+
+def _restore(checkpoint, path, what, hint, fallback=""):
     try:
         status = checkpoint.restore(path)
     except (ValueError, tf.errors.InvalidArgumentError) as e:   # a shape differs
         first = str(e).strip().splitlines()[0]
-        raise CheckpointMismatchError(f"checkpoint {path} does not fit this run: {first}") \
-            from None
+        raise CheckpointMismatchError(f"checkpoint {path} does not fit this {what}: {first} "
+                                      f"{hint}") from None
     except tf.errors.OpError as e:   # truncated, garbled, missing files
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        fallback = (f" The run's previous checkpoint is {previous}: to resume from it, delete "
-                    f"{path}.* and run again." if previous else "")
         raise UserError(f"checkpoint {path} cannot be read ({first}): it is truncated or "
                         f"corrupt.{fallback}") from None
     try:
         status.assert_existing_objects_matched()
     except AssertionError as e:
         names = re.findall(r"path=([^,\s]+)", str(e))
-        raise CheckpointMismatchError(
-            f"checkpoint {path} lacks {len(names) or 'some'} of this run's variables "
-            f"({', '.join(names[:3])}{', ...' if len(names) > 3 else ''}); it was written by "
-            "another model or other hparams.") from None
-    return path
+        missing = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise CheckpointMismatchError(f"checkpoint {path} lacks {len(names) or 'some'} of this "
+                                      f"{what}'s variables ({missing}). {hint}") from None
+    return status

@@ -279,9 +279,11 @@ class Trainer:
         train_ds = self.problem.dataset(TRAIN, self.data_dir, self.input_config, seed=self.seed,
                                         **self.tasks.dataset_args())
         self.build(next(iter(train_ds)))
-        restored = self.manager.latest_checkpoint
+        # the newest checkpoint the state file lists whose files exist (deleting a broken
+        # one's files falls back to the one before)
+        listed = [p for p in self.manager.checkpoints if tf.io.gfile.exists(p + ".index")]
+        restored = listed[-1] if listed else None
         if restored:
-            listed = self.manager.checkpoints
             checkpoints.restore_run(self.checkpoint, restored,
                                     previous=listed[-2] if len(listed) > 1 else None)
         start = int(self.step.numpy())

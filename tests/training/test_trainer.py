@@ -152,6 +152,12 @@ def test_checkpoints_survive_a_failing_eval_and_ctrl_c_and_a_bad_one_is_refused(
     with pytest.raises(UserError, match=r"model-5 cannot be read .* truncated or corrupt\. "
                                         r"The run's previous checkpoint is .*model-4"):
         run().train()
+    for name in tmp_path.glob("model-5.*"):      # as the message says
+        name.unlink()
+    resumed = run()
+    resumed.train_steps = 4
+    resumed.train()                              # nothing left to train after step 4
+    assert int(resumed.step.numpy()) == 4
 
 
 def test_a_second_signal_exits_at_once(monkeypatch):
