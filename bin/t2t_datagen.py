@@ -13,11 +13,13 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     from t2tlike import registry
+    from t2tlike.files import folder_lock
     cli.require("problem", "data_dir")
     problem = registry.problem(FLAGS.problem)
-    os.makedirs(FLAGS.data_dir, exist_ok=True)
     os.makedirs(FLAGS.tmp_dir, exist_ok=True)
-    problem.generate_data(os.path.expanduser(FLAGS.data_dir), os.path.expanduser(FLAGS.tmp_dir))
+    data_dir = os.path.expanduser(FLAGS.data_dir)
+    with folder_lock(data_dir, "t2t-datagen"):
+        problem.generate_data(data_dir, os.path.expanduser(FLAGS.tmp_dir))
     print(f"Generated {problem.name} in {FLAGS.data_dir}")
 
 

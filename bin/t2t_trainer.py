@@ -36,7 +36,7 @@ flags.DEFINE_float("max_train_seconds", 0.0, "A wall-clock budget: stop (with a 
 def main(argv):
     from t2tlike import registry
     from t2tlike import run_config
-    from t2tlike.files import writable_dir
+    from t2tlike.files import folder_lock, writable_dir
     from t2tlike.training.trainer import Trainer
     cli.require("problem", "model", "hparams_set", "data_dir", "output_dir")
     problem = registry.problem(FLAGS.problem)
@@ -62,9 +62,10 @@ def main(argv):
                       save_checkpoints_steps=FLAGS.save_checkpoints_steps,
                       save_checkpoints_secs=FLAGS.save_checkpoints_secs,
                       log_every_steps=FLAGS.log_step_count_steps)
-    run_config.save(FLAGS.output_dir, hparams, FLAGS.problem, FLAGS.model, FLAGS.hparams_set,
-                    FLAGS.hparams)
-    trainer.train()
+    with folder_lock(FLAGS.output_dir, "t2t-trainer"):
+        run_config.save(FLAGS.output_dir, hparams, FLAGS.problem, FLAGS.model,
+                        FLAGS.hparams_set, FLAGS.hparams)
+        trainer.train()
 
 
 def console_main():

@@ -4,7 +4,11 @@ later run) ever sees one half written.
 `atomic_write` puts the content in `<path>.tmp` in the same folder, then renames it over
 `path` (a rename within one filesystem is atomic): `path` holds either its old content or
 all of the new one, and an interrupted write leaves no `.tmp` behind.
+
+`folder_lock` keeps a second tool run out of a folder another one is writing.
 """
+import contextlib
+import fcntl
 import os
 
 from t2tlike.errors import UserError
@@ -58,3 +62,29 @@ def writable_dir(path, what):
     if not os.access(path, os.W_OK | os.X_OK):
         raise UserError(f"{what}={path} is not writable. Pass a folder you can write to.")
     return path
+
+
+LOCK_FILE = ".t2t.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(path, tool):
+    """Holds an exclusive lock on folder `path` (an fcntl lock on `path/.t2t.lock`, which
+    records the holder's pid and tool) for the `with` block; a second process asking for
+    it gets a UserError naming the holder. The operating system releases the lock when its
+    process dies, so the lock of a killed run never blocks the next one."""
+    writable_dir(path, tool)
+    lock_path = os.path.join(path, LOCK_FILE)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            raise UserError(f"{path} is in use by {holder}; wait for it to finish (or stop it), "
+                            "or use another folder.") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} ({tool})\n".encode(), 0)
+        yield lock_path
+    finally:
+        os.close(fd)   # releases the lock

@@ -76,6 +76,23 @@ def test_a_file_where_a_folder_is_expected(run_cli, toy_data, tmp_path, flag):
     _assert_user_error(run_cli("t2t-trainer", *args), f"{a_file} is a file, not a folder")
 
 
+def test_a_folder_in_use_by_another_run_is_refused(run_cli, toy_data, tmp_path):
+    import os
+    from t2tlike.files import LOCK_FILE, folder_lock
+    out_dir = tmp_path / "run"
+    with folder_lock(str(out_dir), "t2t-trainer"):     # as a trainer running there holds it
+        _assert_user_error(run_cli("t2t-trainer", *_train_args(toy_data, out_dir)),
+                           f"{out_dir} is in use by pid {os.getpid()} (t2t-trainer)")
+        _assert_user_error(run_cli("t2t-datagen", "--problem=algorithmic_reverse_binary40",
+                                   f"--data_dir={out_dir}", f"--tmp_dir={tmp_path / 't'}"),
+                           "is in use by pid")
+    assert not (out_dir / "hparams.json").exists()
+    # the lock file of a process that died holds no lock: the next run takes it over
+    (out_dir / LOCK_FILE).write_text("pid 999999 (t2t-trainer)\n")
+    with folder_lock(str(out_dir), "t2t-datagen") as lock:
+        assert open(lock).read() == f"pid {os.getpid()} (t2t-datagen)\n"
+
+
 def test_unknown_learning_rate_factor(run_cli, toy_data, tmp_path):
     _assert_user_error(
         run_cli("t2t-trainer", *_train_args(

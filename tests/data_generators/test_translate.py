@@ -19,6 +19,7 @@ from data_generators import generator_utils, text_encoder, translate, translate_
 from data_generators.problem import DatasetSplit
 from t2tlike import registry
 from t2tlike.errors import UserError
+from t2tlike.files import LOCK_FILE
 
 WORDS = {"the": "das", "house": "Haus", "is": "ist", "small": "klein", "green": "grün",
          "dog": "Hund", "runs": "läuft", "fast": "schnell", "very": "sehr", "old": "alt",
@@ -239,7 +240,7 @@ def test_offline_error_lists_every_missing_file_and_url(tmp_path, tiny_registere
         assert url in err and str(tmp_dir / os.path.basename(url)) in err
     assert err.count("dev.tgz") == 2                        # listed once, for dev and test
     assert sorted(no_network) == sorted(urls)
-    assert list(data_dir.iterdir()) == []                     # no vocab, no shards
+    assert [p.name for p in data_dir.iterdir()] == [LOCK_FILE]   # no vocab, no shards
 
 
 def test_offline_error_leaves_out_files_already_there(tmp_path, no_network):
