@@ -16,6 +16,7 @@ import tensorflow as tf
 
 import helpers
 import t2tlike.models  # noqa: F401
+from t2tlike.training import run_control
 from t2tlike.training import trainer as trainer_lib
 from t2tlike.training.trainer import Trainer
 
@@ -161,8 +162,8 @@ def test_checkpoints_survive_a_failing_eval_and_ctrl_c_and_a_bad_one_is_refused(
 
 
 def test_a_second_signal_exits_at_once(monkeypatch):
-    exits, stop = [], trainer_lib._StopOnSignal()
-    monkeypatch.setattr(trainer_lib.os, "_exit", exits.append)
+    exits, stop = [], run_control.StopOnSignal()
+    monkeypatch.setattr(run_control.os, "_exit", exits.append)
     stop._handle(signal.SIGTERM, None)
     assert (stop.signal, stop.name, exits) == (signal.SIGTERM, "SIGTERM", [])
     stop._handle(signal.SIGINT, None)
@@ -171,7 +172,7 @@ def test_a_second_signal_exits_at_once(monkeypatch):
 
 def test_signal_handlers_are_restored_after_training():
     before = signal.getsignal(signal.SIGTERM)
-    with trainer_lib._StopOnSignal() as stop:
+    with run_control.StopOnSignal() as stop:
         assert signal.getsignal(signal.SIGTERM) == stop._handle
     assert signal.getsignal(signal.SIGTERM) == before
 
@@ -232,8 +233,8 @@ def test_two_replicas_train_exactly_like_one_on_the_same_batches(tiny_data, tmp_
 def test_progress_eta_respects_time_budget(monkeypatch):
     """With --max_train_seconds the ETA is the budget left, not train_steps' (hours)."""
     logged = []
-    monkeypatch.setattr(trainer_lib.logging, "info", lambda fmt, *a: logged.append(fmt % a))
-    progress = trainer_lib._Progress(0, 1_000_000, every_seconds=0.0,
+    monkeypatch.setattr(run_control.logging, "info", lambda fmt, *a: logged.append(fmt % a))
+    progress = run_control.Progress(0, 1_000_000, every_seconds=0.0,
                                      deadline=time.time() + 90.0)
     progress.update(1, 100.0)
     progress.update(2, 100.0)
@@ -244,11 +245,11 @@ def test_progress_eta_respects_time_budget(monkeypatch):
 
 def test_progress_line_shows_memory_and_skipped_steps(monkeypatch):
     if os.path.exists("/proc/self/statm"):
-        assert 50 < trainer_lib._rss_mb() < 100_000       # this process, TensorFlow loaded
+        assert 50 < run_control.rss_mb() < 100_000       # this process, TensorFlow loaded
     logged = []
-    monkeypatch.setattr(trainer_lib.logging, "info", lambda fmt, *a: logged.append(fmt % a))
-    monkeypatch.setattr(trainer_lib, "_rss_mb", lambda: 1536.0)
-    progress = trainer_lib._Progress(0, 10, every_seconds=0.0)
+    monkeypatch.setattr(run_control.logging, "info", lambda fmt, *a: logged.append(fmt % a))
+    monkeypatch.setattr(run_control, "rss_mb", lambda: 1536.0)
+    progress = run_control.Progress(0, 10, every_seconds=0.0)
     progress.update(1, 100.0)
     progress.report(1, 1.0, 1e-3)
     assert logged[-1].endswith("rss 1,536 MB"), logged
