@@ -18,7 +18,7 @@ def main(argv):
     problem = registry.problem(FLAGS.problem)
     os.makedirs(FLAGS.tmp_dir, exist_ok=True)
     data_dir = os.path.expanduser(FLAGS.data_dir)
-    with folder_lock(data_dir, "t2t-datagen"):
+    with folder_lock(data_dir, "t2t-datagen", "--data_dir"):
         problem.generate_data(data_dir, os.path.expanduser(FLAGS.tmp_dir))
     print(f"Generated {problem.name} in {FLAGS.data_dir}")
 

@@ -62,7 +62,7 @@ def main(argv):
                       save_checkpoints_steps=FLAGS.save_checkpoints_steps,
                       save_checkpoints_secs=FLAGS.save_checkpoints_secs,
                       log_every_steps=FLAGS.log_step_count_steps)
-    with folder_lock(FLAGS.output_dir, "t2t-trainer"):
+    with folder_lock(FLAGS.output_dir, "t2t-trainer", "--output_dir"):
         run_config.save(FLAGS.output_dir, hparams, FLAGS.problem, FLAGS.model,
                         FLAGS.hparams_set, FLAGS.hparams)
         trainer.train()

@@ -68,12 +68,13 @@ LOCK_FILE = ".t2t.lock"
 
 
 @contextlib.contextmanager
-def folder_lock(path, tool):
+def folder_lock(path, tool, what="the folder"):
     """Holds an exclusive lock on folder `path` (an fcntl lock on `path/.t2t.lock`, which
-    records the holder's pid and tool) for the `with` block; a second process asking for
+    records the holder's pid and tool) for the `with` block; `what` names the folder in
+    errors (e.g. "--data_dir"); a second process asking for
     it gets a UserError naming the holder. The operating system releases the lock when its
     process dies, so the lock of a killed run never blocks the next one."""
-    writable_dir(path, tool)
+    writable_dir(path, what)
     lock_path = os.path.join(path, LOCK_FILE)
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

@@ -350,7 +350,7 @@ class Trainer:
         step is already saved and training goes on."""
         try:
             return self.evaluate(eval_fn)
-        except (Exception, tf.errors.OpError) as e:   # noqa: BLE001 - reported, not hidden
+        except Exception as e:   # noqa: BLE001 - reported, not hidden (tf OpErrors included)
             logging.error("Evaluation at step %d failed, training goes on (the checkpoint of "
                           "step %d is saved): %s: %s", step, step, type(e).__name__,
                           str(e).strip().splitlines()[0] if str(e).strip() else "")

@@ -74,6 +74,10 @@ def test_a_file_where_a_folder_is_expected(run_cli, toy_data, tmp_path, flag):
     args = _train_args(toy_data, tmp_path / "run")
     args = [f"{flag}={a_file}" if a.startswith(flag + "=") else a for a in args]
     _assert_user_error(run_cli("t2t-trainer", *args), f"{a_file} is a file, not a folder")
+    if flag == "--data_dir":   # datagen names the flag too
+        _assert_user_error(run_cli("t2t-datagen", "--problem=algorithmic_reverse_binary40",
+                                   f"--data_dir={a_file}", f"--tmp_dir={tmp_path / 't'}"),
+                           f"--data_dir={a_file} is a file, not a folder")
 
 
 def test_a_folder_in_use_by_another_run_is_refused(run_cli, toy_data, tmp_path):
