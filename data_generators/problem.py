@@ -201,8 +201,10 @@ class Problem:
         ds = tf.data.Dataset.from_tensor_slices(files)
         if shuffle:
             ds = ds.shuffle(len(files), seed=seed)
+        # in file order unless shuffling without a seed (then as the reads finish)
         ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
-                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
+                           num_parallel_calls=tf.data.AUTOTUNE,
+                           deterministic=not shuffle or seed is not None)
         if max_records > 0:
             ds = ds.take(max_records)
         ds = ds.map(self.decode_example, num_parallel_calls=tf.data.AUTOTUNE)

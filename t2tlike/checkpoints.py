@@ -6,7 +6,8 @@ its random initial values, silently. `restore_model` refuses that with one messa
 naming the mismatch: the model's variables the checkpoint lacks (or the checkpoint's
 that the model lacks, by count), or the first shape that differs. `restore_run` does the
 same for a trainer's whole state on resume, and names a checkpoint that cannot be read
-together with the previous one to fall back to.
+together with the previous one to fall back to. `restore_data_position` puts a training
+input iterator back where the run's checkpoint left it (saved under the key `data`).
 """
 import re
 
@@ -24,10 +25,18 @@ class CheckpointMismatchError(UserError):
     """A checkpoint does not hold exactly the variables of the model it is restored into."""
 
 
-def saved_variable_count(path, root="model"):
-    """How many variables the checkpoint at prefix `path` holds under its `root` object."""
+DATA = "data"   # the checkpoint key of the training input's iterator
+
+
+def _object_graph(path):
     graph = trackable_object_graph_pb2.TrackableObjectGraph()
     graph.ParseFromString(tf.train.load_checkpoint(path).get_tensor(_GRAPH_KEY))
+    return graph
+
+
+def saved_variable_count(path, root="model"):
+    """How many variables the checkpoint at prefix `path` holds under its `root` object."""
+    graph = _object_graph(path)
     todo = [c.node_id for c in graph.nodes[0].children if c.local_name == root]
     seen = set()
     while todo:
@@ -63,9 +72,39 @@ def restore_run(checkpoint, path, previous=None):
     it and `previous` (the run's checkpoint before it), to fall back to."""
     fallback = (f" The run's previous checkpoint is {previous}: to resume from it, delete "
                 f"{path}.* and run again." if previous else "")
-    _restore(checkpoint, path, "run", "It was written by another model or other hparams.",
-             fallback)
+    status = _restore(checkpoint, path, "run",
+                      "It was written by another model or other hparams.", fallback)
+    status.expect_partial()   # the input position is restored on its own
     return path
+
+
+def restore_data_position(iterator, path):
+    """Restores the tf.data `iterator` (a fresh one of the run's input pipeline) to the
+    position saved in checkpoint `path`; returns why it could not (the checkpoint holds no
+    position, or the pipeline no longer matches it, e.g. regenerated data), or None. On
+    failure the iterator must be replaced by a fresh one."""
+    if not any(c.local_name == DATA for c in _object_graph(path).nodes[0].children):
+        return "the checkpoint holds no input position"
+    try:
+        status = tf.train.Checkpoint(**{DATA: iterator}).restore(path)
+        status.assert_existing_objects_matched().expect_partial()   # the rest: restore_run
+    except (tf.errors.OpError, ValueError, AssertionError) as e:
+        return "the input pipeline does not match the saved position (" + (
+            str(e).strip().splitlines() or [type(e).__name__])[0] + ")"
+    return None
+
+
+def can_save_position(iterator):
+    """Why the input `iterator` cannot be checkpointed (a distributed iterator, a pipeline
+    with Python generators), or None."""
+    if not isinstance(iterator, tf.__internal__.tracking.Trackable):
+        return "a multi-replica input iterator cannot be checkpointed"
+    try:
+        iterator._serialize_to_tensors()   # the state a save writes
+    except (tf.errors.OpError, ValueError, TypeError) as e:
+        return "its pipeline cannot be serialized (" + (
+            str(e).strip().splitlines() or [type(e).__name__])[0] + ")"
+    return None
 
 
 def _restore(checkpoint, path, what, hint, fallback=""):

@@ -9,9 +9,9 @@ The hparam `mixed_precision` picks the compute type:
   float16   Keras's "mixed_float16" policy plus dynamic loss scaling
             (keras.optimizers.LossScaleOptimizer: the loss is multiplied by a scale that
             halves whenever a gradient overflows and doubles after 2,000 clean steps). A
-            step whose gradients are not finite is skipped (the weights are left alone)
-            and counted (`Trainer.skipped_steps`, the progress line, TensorBoard
-            "train/skipped_steps"). For GPUs with tensor cores.
+            step whose gradients are not finite is skipped (the weights are left alone),
+            as the trainer skips one in every precision (`Trainer.skipped_steps`, the
+            progress line, TensorBoard "train/skipped_steps"). For GPUs with tensor cores.
   auto      (default) float16 when TensorFlow sees a GPU, bfloat16 when the CPU reports
             bfloat16 units (avx512_bf16 or amx_bf16 in /proc/cpuinfo), else none.
 

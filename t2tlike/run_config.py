@@ -68,6 +68,11 @@ def resolve(output_dir, problem, model, hparams_set, overrides=""):
     if changed:
         logging.warning("Resuming with the hparams stored in %s; the set %s now differs in: %s",
                         hp_path, hparams_set, ", ".join(changed))
+    added = {k: fresh.get(k) for k in fresh.keys() if k not in stored}
+    if added:   # keys the toolkit gained since the run started: their defaults
+        logging.info("Resuming with hparams the stored ones lack, at their defaults: %s",
+                     ", ".join(f"{k}={v!r}" for k, v in sorted(added.items())))
+        stored = stored.extend(**added)
     return stored
 
 

@@ -1,5 +1,6 @@
 """Mixed precision (t2tlike/precision.py): the policy chosen, float32 master
-weights with lower-precision compute, and float16's loss scaling skipping overflowed steps."""
+weights with lower-precision compute, a NaN step skipped in bfloat16, and float16's loss
+scaling skipping overflowed steps."""
 import keras
 import numpy as np
 import pytest
@@ -64,10 +65,19 @@ def test_bfloat16_keeps_float32_weights_computes_in_bfloat16_and_learns(tiny_dat
     dense = _layers(trainer.model)
     assert dense and all(layer.compute_dtype == "bfloat16" for layer in dense)
     assert trainer.model(batch).dtype == tf.float32          # logits leave the top in float32
+    poison, loss_of = tf.Variable(1.0), trainer.model.training_loss
+    trainer.model.training_loss = lambda logits, features: (  # NaN when poison is
+        lambda num, den: (num * poison, den))(*loss_of(logits, features))
     step = trainer.train_step()
     losses = [float(step(batch)[0]) for _ in range(12)]     # fit one batch
     assert all(np.isfinite(losses)) and losses[-1] < 0.8 * losses[0], losses
     assert int(trainer.skipped_steps.numpy()) == 0
+    poison.assign(float("nan"))          # a NaN loss: the step is skipped and counted
+    before = [v.numpy() for v in trainer.model.trainable_variables + trainer.optimizer.variables]
+    assert np.isnan(float(step(batch)[0]))
+    assert int(trainer.skipped_steps.numpy()) == 1 == int(trainer.consecutive_skipped.numpy())
+    for value, v in zip(before, trainer.model.trainable_variables + trainer.optimizer.variables):
+        np.testing.assert_array_equal(v.numpy(), value)
     inputs = {"inputs": batch["inputs"][:2]}
     for beam_size in (1, 2):   # the cached decoders run in the model's precision too
         out = trainer.model.infer(inputs, beam_size=beam_size, extra_length=3)

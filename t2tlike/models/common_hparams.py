@@ -26,6 +26,9 @@ def basic_params1():
         optimizer_adam_epsilon=1e-6, optimizer_momentum_momentum=0.9,
         optimizer_momentum_nesterov=False, optimizer_adafactor_decay_rate=0.8,
         weight_decay=0.0, clip_grad_norm=2.0,
+        # a step whose loss or gradients are not finite (NaN, Inf) is skipped; this many in
+        # a row stop the run, its checkpoints kept (0: never stop)
+        max_consecutive_skipped_steps=20,
         # gradient accumulation: update once every N batches (0 or 1: every batch); see
         # t2tlike/training/optimizers.py
         optimizer_multistep_accumulate_steps=0,

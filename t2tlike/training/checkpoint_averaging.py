@@ -81,8 +81,9 @@ def average_checkpoints(prefixes):
     """({tensor name: numpy value}, {tensor name: tf.DType}) over `prefixes` (oldest first).
 
     Float tensors are the mean over the prefixes (summed in float64, cast back); other
-    tensors come from the last (newest) prefix. Every checkpoint must hold the newest
-    one's float variables with the same shapes.
+    tensors come from the last (newest) prefix, except the training input's position (a
+    variant tensor), which is left out. Every checkpoint must hold the newest one's float
+    variables with the same shapes.
     """
     import tensorflow as tf
     if not prefixes:
@@ -94,6 +95,8 @@ def average_checkpoints(prefixes):
     values = {}
     for name in sorted(shapes):
         dtype = dtypes[name]
+        if dtype == tf.variant:   # the input iterator's state: no value to average or copy
+            continue
         if not dtype.is_floating:
             values[name] = newest.get_tensor(name)
             continue

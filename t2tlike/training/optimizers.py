@@ -11,11 +11,15 @@ every N batches, with the mean of their gradients, so the effective batch is N t
 `batch_size` (Keras's `gradient_accumulation_steps`). The trainer's step counts batches, as
 T2T's global step did; the learning-rate schedule counts updates (Keras's
 `optimizer.iterations`), so warm-up and decay keep their meaning at any N.
+
+`apply_if_finite` applies an update only when the loss and every gradient are finite on
+every replica (the trainer's guard against NaN and Inf in every precision).
 """
 import dataclasses
 
 import gin
 import keras
+import tensorflow as tf
 
 from t2tlike.errors import UserError, did_you_mean
 
@@ -83,3 +87,34 @@ def create_optimizer(config, learning_rate):
         return SGD(learning_rate=learning_rate, **clip, **extra)
     return SGD(learning_rate=learning_rate, momentum=config.momentum,
                nesterov=config.nesterov, **clip, **extra)
+
+
+def all_finite(tensors):
+    """A scalar bool: every value of every floating-point tensor or variable is finite (None
+    and integer ones are skipped)."""
+    checks = [tf.reduce_all(tf.math.is_finite(t)) for t in tensors
+              if t is not None and tf.as_dtype(t.dtype).is_floating]
+    return tf.reduce_all(checks) if checks else tf.constant(True)
+
+
+def apply_if_finite(optimizer, grads, variables, finite):
+    """In a replica context: `optimizer.apply_gradients` when `finite` (this replica's
+    bool) holds on every replica, else nothing at all (no update, no accumulation, no
+    iteration counted). The decision is taken in the cross-replica context, as Keras's
+    LossScaleOptimizer does, since a strategy's update cannot sit in a replica's tf.cond."""
+    pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+
+    def apply(pairs):
+        optimizer.apply_gradients(pairs)
+
+    if tf.__internal__.distribute.strategy_supports_no_merge_call():
+        tf.cond(finite, lambda: apply(pairs), lambda: None)
+        return
+
+    def cross_replica(strategy, pairs, finite):
+        everywhere = tf.reduce_all(strategy.experimental_local_results(finite))
+        tf.cond(everywhere,
+                lambda: strategy.extended.call_for_each_replica(apply, args=(pairs,)),
+                lambda: None)
+
+    tf.distribute.get_replica_context().merge_call(cross_replica, args=(pairs, finite))

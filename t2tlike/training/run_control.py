@@ -75,7 +75,7 @@ class Progress:
         logging.info("step %d/%d  loss %.4f  lr %.3g  %.2f steps/s  %.0f tokens/s  ETA %s%s%s",
                      step, self.total, loss, lr, steps_per_sec, tokens_per_sec, fmt_eta(eta),
                      f"  rss {rss:,.0f} MB" if rss else "",
-                     f"  skipped (overflow) {skipped}" if skipped else "")
+                     f"  skipped (non-finite) {skipped}" if skipped else "")
         self.last = now
         return {"steps_per_sec": steps_per_sec, "tokens_per_sec": tokens_per_sec}
 

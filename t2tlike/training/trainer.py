@@ -7,7 +7,10 @@ CheckpointManager and then evaluates with the problem's metrics; an eval that fa
 reported and training goes on. Checkpoints are also saved every `save_checkpoints_steps`
 steps and `save_checkpoints_secs` seconds. SIGTERM or SIGINT (a scheduler's preemption,
 Ctrl-C) stops it after the current step with a checkpoint of that step, raising
-`errors.Stopped` (a second signal exits at once). Re-running the same command resumes. It
+`errors.Stopped` (a second signal exits at once). Re-running the same command resumes. A
+step whose loss or gradients are not finite (NaN, Inf) is skipped and counted;
+`max_consecutive_skipped_steps` in a row stop the run, and weights that are not finite are
+never saved. It
 writes TensorBoard summaries (loss, learning rate, metrics, throughput) and logs a
 progress line with steps/s, target tokens/s and the ETA.
 
@@ -85,18 +88,22 @@ class Trainer:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         logging.info("Training %s on %s: %s.", model_name, problem.name,
                      precision.describe(self.model.precision))
-        # float16 steps whose gradients overflowed (skipped by the loss scaling)
+        # steps whose loss or gradients were not finite (NaN, Inf; a float16 overflow):
+        # skipped, the weights left alone; max_consecutive_skipped_steps in a row stop
+        # the run (0: never)
         self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
                                          name="skipped_steps")
+        self.consecutive_skipped = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                               name="consecutive_skipped")
+        self.max_consecutive_skipped = int(hparams.max_consecutive_skipped_steps)
         # what a multi-problem adds to the loop (a task mixture, per-task eval); no-ops else
         self.tasks = multitask_lib.task_hooks(problem, hparams, data_dir)
         self.tasks.check_model(self.model)
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
-                                              step=self.step, skipped_steps=self.skipped_steps,
-                                              **self.tasks.checkpoint_items())
-        self.manager = tf.train.CheckpointManager(self.checkpoint, output_dir,
-                                                  max_to_keep=keep_checkpoint_max,
-                                                  checkpoint_name="model")
+        self._state = dict(model=self.model, optimizer=self.optimizer, step=self.step,
+                           skipped_steps=self.skipped_steps, **self.tasks.checkpoint_items())
+        self.checkpoint = tf.train.Checkpoint(**self._state)
+        self.keep_checkpoint_max = keep_checkpoint_max
+        self.manager = self._manager(self.checkpoint)
         self._train_writer = tf.summary.create_file_writer(output_dir)
         self._eval_writer = tf.summary.create_file_writer(os.path.join(output_dir, "eval"))
         self.metric_names = [m for m in problem.eval_metrics() if m in metrics_lib.METRICS]
@@ -118,9 +125,10 @@ class Trainer:
     def train_step_fn(self):
         """The train step as a Python function: features -> (mean loss over the batch's
         target tokens, number of target tokens). It applies one update (or accumulates one
-        batch of it) and counts float16 steps skipped for overflow."""
+        batch of it), or, when the loss or a gradient is not finite on any replica, skips
+        it and counts it (`skipped_steps`, `consecutive_skipped`)."""
         model, optimizer, strategy = self.model, self.optimizer, self.strategy
-        tasks, skipped = self.tasks, self.skipped_steps
+        tasks, skipped, consecutive = self.tasks, self.skipped_steps, self.consecutive_skipped
         loss_scaling = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
         def replica_step(features):
@@ -136,17 +144,21 @@ class Trainer:
                     loss = optimizer.scale_loss(loss)
             variables = model.trainable_variables
             grads = tape.gradient(loss, variables)
-            # the loss-scale optimizer skips the update when a gradient is not finite
-            overflow = tf.cast(tf.logical_not(optimizer.check_finite(grads)), tf.float32) \
-                if loss_scaling else tf.constant(0.0)
-            optimizer.apply_gradients(zip(grads, variables))
+            if loss_scaling:   # it skips the update itself when a gradient is not finite
+                finite = optimizer.check_finite(grads)
+                optimizer.apply_gradients(zip(grads, variables))
+            else:
+                finite = optimizers.all_finite([loss] + grads)
+                optimizers.apply_if_finite(optimizer, grads, variables, finite)
             tokens = tf.reduce_sum(tf.cast(tf.not_equal(features["targets"], 0), tf.float32))
-            return num, den, tokens, overflow
+            return num, den, tokens, 1.0 - tf.cast(finite, tf.float32)
 
         def step(features):
-            num, den, tokens, overflow = strategy.run(replica_step, args=(features,))
+            num, den, tokens, not_finite = strategy.run(replica_step, args=(features,))
             reduce = lambda t: strategy.reduce(tf.distribute.ReduceOp.SUM, t, axis=None)
-            skipped.assign_add(tf.cast(reduce(overflow) > 0, tf.int64))
+            was_skipped = reduce(not_finite) > 0
+            skipped.assign_add(tf.cast(was_skipped, tf.int64))
+            consecutive.assign(tf.where(was_skipped, consecutive + 1, 0))
             return reduce(num) / tf.maximum(reduce(den), 1.0), reduce(tokens)
 
         return step
@@ -276,6 +288,10 @@ class Trainer:
         started = time.time()
         train_ds = self.problem.dataset(TRAIN, self.data_dir, self.input_config, seed=self.seed,
                                         **self.tasks.dataset_args())
+        options = tf.data.Options()   # the iterator is saved; live reads (a task mixture)
+        options.experimental_external_state_policy = \
+            tf.data.experimental.ExternalStatePolicy.IGNORE   # stay live after a restore
+        train_ds = train_ds.with_options(options)
         self.build(next(iter(train_ds)))
         # the newest checkpoint the state file lists whose files exist (deleting a broken
         # one's files falls back to the one before)
@@ -295,12 +311,12 @@ class Trainer:
         train_fn, eval_fn = self.train_step(train_ds), self.eval_step(train_ds)
         if self.strategy.num_replicas_in_sync > 1:
             train_ds = self.strategy.experimental_distribute_dataset(train_ds)
+        iterator = self._input_iterator(train_ds, restored)
         results = {}
         progress = run_control.Progress(start, self.train_steps, self.log_every_seconds,
                              deadline=started + self.max_train_seconds
                              if self.max_train_seconds > 0 else None,
                              every_steps=self.log_every_steps)
-        iterator = iter(train_ds)
         last_save = time.time()
         with run_control.StopOnSignal() as stop:
             while int(self.step.numpy()) < self.train_steps:
@@ -310,6 +326,7 @@ class Trainer:
                 progress.update(step, float(tokens))
                 if progress.due(step) or step == self.train_steps:
                     self._log_progress(progress, step, loss)
+                self._stop_if_diverged(step)
                 out_of_time = (self.max_train_seconds > 0
                                and time.time() - started >= self.max_train_seconds)
                 if out_of_time:
@@ -339,11 +356,62 @@ class Trainer:
         self._flush()
         return results
 
+    def _manager(self, checkpoint):
+        return tf.train.CheckpointManager(checkpoint, self.output_dir,
+                                          max_to_keep=self.keep_checkpoint_max,
+                                          checkpoint_name="model")
+
+    def _input_iterator(self, dataset, restored):
+        """An iterator over the training input, at the position saved in checkpoint
+        `restored` (when given); from now on the checkpoints save its position too."""
+        iterator = iter(dataset)
+        why_not = checkpoints.can_save_position(iterator)
+        if why_not:
+            logging.warning("The input position is not saved with the checkpoints (%s): a "
+                            "resumed run reads its input from a fresh shuffle.", why_not)
+            return iterator
+        if restored:
+            failed = checkpoints.restore_data_position(iterator, restored)
+            if failed:
+                logging.warning("The input position is not restored (%s): the input starts "
+                                "from a fresh shuffle.", failed)
+                iterator = iter(dataset)
+            else:
+                logging.info("The input continues where %s left it.", restored)
+        self.manager = self._manager(tf.train.Checkpoint(
+            **self._state, **{checkpoints.DATA: iterator}))
+        return iterator
+
     def save(self, step):
-        """Writes the checkpoint of `step` (the manager keeps `keep_checkpoint_max`)."""
+        """Writes the checkpoint of `step` (the manager keeps `keep_checkpoint_max`); weights
+        that are not finite are never saved (the run stops, the saved checkpoints kept)."""
+        if not bool(optimizers.all_finite(self.model.variables + self.optimizer.variables)):
+            self._flush()
+            raise Stopped(f"the weights or optimizer state are not finite at step {step}; "
+                          f"nothing was saved. {self._newest_checkpoint()}", 1)
         path = self.manager.save(checkpoint_number=step)
         logging.info("Saved %s.", path)
         return path
+
+    def _stop_if_diverged(self, step):
+        """Stops the run after `max_consecutive_skipped_steps` non-finite steps in a row."""
+        if self.max_consecutive_skipped <= 0:
+            return
+        streak = int(self.consecutive_skipped.numpy())
+        if streak >= self.max_consecutive_skipped:
+            self._flush()
+            raise Stopped(
+                f"training diverged: the loss or gradients were not finite (NaN or Inf) in "
+                f"the last {streak} steps, {step - streak + 1} to {step}, all skipped "
+                f"(max_consecutive_skipped_steps={self.max_consecutive_skipped}). "
+                f"{self._newest_checkpoint()} Lower learning_rate_constant or raise "
+                "learning_rate_warmup_steps and train into a new --output_dir, or resume "
+                "to retry.", 1)
+
+    def _newest_checkpoint(self):
+        newest = self.manager.latest_checkpoint
+        return (f"The newest checkpoint, {newest}, has finite weights." if newest
+                else "No checkpoint was saved.")
 
     def _evaluate_or_report(self, eval_fn, step):
         """`evaluate`, or None with one error line when it fails: the checkpoint of this
@@ -363,8 +431,8 @@ class Trainer:
         with self._train_writer.as_default():
             tf.summary.scalar("loss", float(loss), step=step)
             tf.summary.scalar("learning_rate", lr, step=step)
+            tf.summary.scalar("train/skipped_steps", skipped, step=step)
             if self.model.precision == "float16":
-                tf.summary.scalar("train/skipped_steps", skipped, step=step)
                 tf.summary.scalar("train/loss_scale",
                                   float(self.optimizer.dynamic_scale.numpy()), step=step)
             tf.summary.scalar("throughput/steps_per_sec", stats["steps_per_sec"], step=step)

@@ -116,19 +116,35 @@ def test_gradient_accumulation_counts_batches_as_steps_and_updates_as_lr_steps(t
     assert tf.train.latest_checkpoint(str(tmp_path)).endswith("model-7")
 
 
-def test_checkpoints_survive_a_failing_eval_and_ctrl_c_and_a_bad_one_is_refused(
+def _recording(trainer, seen):
+    """Makes `trainer` note the targets of every batch it trains on in `seen`."""
+    real = trainer.train_step
+
+    def train_step(dataset=None, jit_compile=False):
+        step = real(dataset, jit_compile)
+        return lambda batch: (seen.append(batch["targets"].numpy().tobytes()), step(batch))[1]
+
+    trainer.train_step = train_step
+    return trainer
+
+
+def test_checkpoints_survive_a_failing_eval_and_ctrl_c_and_the_resumed_run_reads_on(
         tiny_data, tmp_path, monkeypatch):
     """One run: checkpoints every 2 steps and at the evaluations (every 3), saved before
     the evaluation, which fails (training goes on); Ctrl-C at step 5 stops it with that
     step's checkpoint. Resuming it with its latest checkpoint truncated is refused with one
-    message naming the previous one (a mismatching model: tests/bin/test_bad_input.py)."""
+    message naming the previous one (a mismatching model: tests/bin/test_bad_input.py);
+    resumed from that one, it trains on the batches an uninterrupted seeded run reads
+    after step 4 (the input iterator is saved with the checkpoint) and, without dropout,
+    ends with the same weights and optimizer state, bit for bit."""
     from t2tlike.errors import Stopped, UserError
     problem, data_dir = tiny_data
-    run = lambda: Trainer(   # noqa: E731
-        problem, "transformer", _hparams(), data_dir, str(tmp_path), train_steps=50,
-        eval_steps=1, local_eval_frequency=3, save_checkpoints_steps=2,
-        save_checkpoints_secs=0, random_seed=1)
-    trainer, seen, errors = run(), [], []
+    run = lambda out, seen, evals=1: _recording(Trainer(   # noqa: E731
+        problem, "transformer", _hparams(**helpers.NO_DROPOUT), data_dir, str(out),
+        train_steps=7, eval_steps=evals, local_eval_frequency=3, save_checkpoints_steps=2,
+        save_checkpoints_secs=0, random_seed=1), seen)
+    straight, first, second = [], [], []
+    trainer, seen, errors = run(tmp_path, first), [], []
 
     def failing_eval(eval_fn=None, dataset=None):
         seen.append(os.path.basename(tf.train.latest_checkpoint(str(tmp_path))))
@@ -152,13 +168,62 @@ def test_checkpoints_survive_a_failing_eval_and_ctrl_c_and_a_bad_one_is_refused(
     index.write_bytes(index.read_bytes()[:40])
     with pytest.raises(UserError, match=r"model-5 cannot be read .* truncated or corrupt\. "
                                         r"The run's previous checkpoint is .*model-4"):
-        run().train()
+        run(tmp_path, []).train()
     for name in tmp_path.glob("model-5.*"):      # as the message says
         name.unlink()
-    resumed = run()
-    resumed.train_steps = 4
-    resumed.train()                              # nothing left to train after step 4
-    assert int(resumed.step.numpy()) == 4
+    resumed = run(tmp_path, second, evals=0)
+    resumed.train()                              # from step 4 to 7
+    assert int(resumed.step.numpy()) == 7
+
+    uninterrupted = run(tmp_path / "straight", straight, evals=0)
+    uninterrupted.train()
+    assert len(straight) == 7 and len(set(straight)) > 4
+    assert first[:4] + second == straight
+    for mine, theirs in zip(resumed.model.variables + resumed.optimizer.variables,
+                            uninterrupted.model.variables + uninterrupted.optimizer.variables):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+
+
+def test_non_finite_steps_are_skipped_and_a_streak_stops_the_run(tiny_data, tmp_path,
+                                                                 monkeypatch):
+    """From step 5 on the loss is NaN: those steps leave the weights and the optimizer
+    alone, are counted, and the third in a row stops the run (exit status 1) naming the
+    newest checkpoint, whose weights are finite and those of step 4. Weights that are not
+    finite are never saved. (A NaN step in bfloat16, and float16's loss-scale optimizer
+    skipping overflowed steps itself, counted the same way: tests/test_precision.py.)"""
+    from t2tlike.errors import Stopped
+    problem, data_dir = tiny_data
+    hp = _hparams(mixed_precision="none", max_consecutive_skipped_steps=3)
+    trainer = Trainer(problem, "transformer", hp, data_dir, str(tmp_path), train_steps=50,
+                      eval_steps=0, save_checkpoints_steps=2, save_checkpoints_secs=0,
+                      random_seed=1)
+    loss_of = trainer.model.training_loss
+
+    def poisoned(logits, features):
+        num, den = loss_of(logits, features)
+        return num * tf.where(trainer.step >= 4, float("nan"), 1.0), den
+
+    monkeypatch.setattr(trainer.model, "training_loss", poisoned)
+    with pytest.raises(Stopped, match=r"training diverged: .* in the last 3 steps, 5 to 7, all "
+                                      r"skipped \(max_consecutive_skipped_steps=3\)\. The "
+                                      r"newest checkpoint, .*model-6, has finite weights") as e:
+        trainer.train()
+    assert e.value.exit_status == 1
+    assert int(trainer.step.numpy()) == 7
+    assert int(trainer.skipped_steps.numpy()) == 3
+    reader = lambda n: tf.train.load_checkpoint(str(tmp_path / f"model-{n}"))  # noqa: E731
+    at_4, at_6 = reader(4), reader(6)
+    weights = [k for k in at_6.get_variable_to_shape_map() if k.startswith("model/")
+               and at_6.get_variable_to_dtype_map()[k].is_floating]
+    assert weights
+    for key in weights:
+        assert np.isfinite(at_6.get_tensor(key)).all(), key
+        np.testing.assert_array_equal(at_6.get_tensor(key), at_4.get_tensor(key))
+    trainer.model.trainable_variables[0].assign_add(
+        tf.fill(trainer.model.trainable_variables[0].shape, float("inf")))
+    with pytest.raises(Stopped, match="not finite at step 8; nothing was saved"):
+        trainer.save(8)
+    assert not list(tmp_path.glob("model-8*"))
 
 
 def test_a_second_signal_exits_at_once(monkeypatch):
@@ -210,6 +275,22 @@ MULTI_REPLICA = textwrap.dedent("""
         np.testing.assert_allclose(loss_two, loss_one, rtol=1e-4)
     for mine, theirs in zip(two.model.trainable_variables, one.model.trainable_variables):
         np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-3, atol=1e-5)
+    loss_of = two.model.training_loss
+
+    def poisoned(logits, features):   # NaN on the second replica only
+        num, den = loss_of(logits, features)
+        second = tf.distribute.get_replica_context().replica_id_in_sync_group == 1
+        return num * tf.where(second, float("nan"), 1.0), den
+
+    two.model.training_loss = poisoned
+    before = [v.numpy() for v in two.model.trainable_variables]
+    updates = int(two.optimizer.iterations.numpy())
+    two.train_step()(next(iter(halves)))   # skipped on both replicas
+    assert int(two.skipped_steps.numpy()) == 1 == int(two.consecutive_skipped.numpy())
+    assert int(two.optimizer.iterations.numpy()) == updates
+    for value, variable in zip(before, two.model.trainable_variables):
+        np.testing.assert_array_equal(variable.numpy(), value)
+    two.model.training_loss = loss_of
     results = trainer({out_dir!r} + "/loop", strategy, steps=2).train()
     print("RESULTS", sorted(results), all(np.isfinite(v) for v in results.values()))
 """)
@@ -218,8 +299,9 @@ MULTI_REPLICA = textwrap.dedent("""
 @pytest.mark.slow
 def test_two_replicas_train_exactly_like_one_on_the_same_batches(tiny_data, tmp_path):
     """Under a two-replica MirroredStrategy (logical CPU devices) each batch is split over
-    the replicas and the update equals one replica's on the whole batch; the training loop
-    runs, checkpoints and evaluates under it."""
+    the replicas and the update equals one replica's on the whole batch; a NaN loss on one
+    replica skips the step on both; the training loop runs, checkpoints and evaluates
+    under it."""
     script = MULTI_REPLICA.format(tests_dir=os.path.dirname(os.path.dirname(__file__)),
                                   data_dir=tiny_data[1], out_dir=str(tmp_path / "out"))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
@@ -254,5 +336,5 @@ def test_progress_line_shows_memory_and_skipped_steps(monkeypatch):
     progress.report(1, 1.0, 1e-3)
     assert logged[-1].endswith("rss 1,536 MB"), logged
     progress.report(1, 1.0, 1e-3, skipped=3)
-    assert logged[-1].endswith("rss 1,536 MB  skipped (overflow) 3"), logged
+    assert logged[-1].endswith("rss 1,536 MB  skipped (non-finite) 3"), logged
 
