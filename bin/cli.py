@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
+from t2tlike import files  # noqa: E402
 from t2tlike.errors import Stopped, UserError  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -26,7 +27,8 @@ flags.DEFINE_string("model", None, "Registered model name, e.g. transformer.")
 flags.DEFINE_string("hparams_set", None, "Registered hparams set, e.g. transformer_base.")
 flags.DEFINE_string("hparams", "", "Overrides of the hparams set: 'name=value,name=value'.")
 flags.DEFINE_string("data_dir", None, "Directory of the generated TFRecords and vocabularies.")
-flags.DEFINE_string("tmp_dir", "/tmp/t2t_datagen", "Directory for downloads and raw files.")
+flags.DEFINE_string("tmp_dir", files.default_tmp_dir(),
+                    "Directory for downloads and raw files (default: in this user's cache).")
 flags.DEFINE_string("output_dir", None, "Directory for checkpoints, summaries and the config.")
 flags.DEFINE_string("t2t_usr_dir", None, "A directory or .py file with your own problems, "
                     "models or hparams sets to register.")

@@ -89,10 +89,9 @@ class AlgorithmicProblem(Problem):
         for s in self.dataset_splits:
             split = s["split"]
             paths = generator_utils.shard_filepaths(data_dir, name, split, s["shards"])
-            if generator_utils.generate_files(self._encoded(split), paths,
-                                              total=self._split_size(split)) \
-                    and split == DatasetSplit.TRAIN:
-                generator_utils.shuffle_dataset(paths)
+            generator_utils.generate_files(self._encoded(split), paths,
+                                           total=self._split_size(split),
+                                           shuffle=split == DatasetSplit.TRAIN)
 
     def feature_encoders(self, data_dir):
         vocab_size = self.vocab_symbols + text_encoder.NUM_RESERVED_TOKENS

@@ -1,25 +1,28 @@
 """Writing samples to sharded TFRecord files, as T2T names them.
 
-Files are `{problem}-{split}-{shard:05d}-of-{num_shards:05d}`. Each is written under a
-temporary name and renamed only once every shard is complete, so an interrupted datagen
-never leaves files that look finished. Downloads (`maybe_download`) follow the same rule
-and resume where an interrupted one stopped.
+Files are `{problem}-{split}-{shard:05d}-of-{num_shards:05d}`. Each is written (and
+shuffled) under a temporary name and renamed only once every shard is complete; then a
+completion marker, `.{problem}-{split}.complete` (hidden, so no reader's file pattern
+matches it), lists the files and their record counts. Datagen skips a group of shards
+only when its marker is there, so a run killed at any point (while writing, shuffling or
+renaming) is generated again on the next run, to the same records as a clean run.
+Downloads: data_generators/download.py (`maybe_download` and `DownloadError` are also
+here, under T2T's names).
 """
-import http.client
+import json
 import numbers
 import os
 import re
 import time
-import urllib.error
-import urllib.request
 
 import numpy as np
 
 from absl import logging
 
+from data_generators.download import (  # noqa: F401 (T2T's names for them)
+    TEMP_SUFFIX, DownloadError, maybe_download)
+from t2tlike import files
 from t2tlike.errors import UserError
-
-TEMP_SUFFIX = ".incomplete"
 
 
 def sharded_name(base_name, shard, num_shards):
@@ -91,19 +94,49 @@ class Progress:
             logging.info("%s: %d (%.0f/s)", self.label, self.count, rate)
 
 
-def generate_files(generator, output_filenames, max_cases=None, total=None):
-    """Writes the dicts from `generator` round-robin into `output_filenames`, atomically.
+def marker_path(output_filenames):
+    """The completion marker of a group of shards: `.{name}.complete` beside the first,
+    `name` being its file name without the `-NNNNN-of-NNNNN` shard suffix."""
+    first = output_filenames[0]
+    name = re.sub(r"-\d{5}-of-\d{5}$", "", os.path.basename(first))
+    return os.path.join(os.path.dirname(first), f".{name}.complete")
 
-    Returns the number of examples written. Existing complete files are left untouched
-    (T2T's behaviour: datagen skips splits already generated).
+
+def is_complete(output_filenames):
+    """True when the group's marker lists exactly these files and all of them exist."""
+    try:
+        with open(marker_path(output_filenames), encoding="utf-8") as f:
+            listed = json.load(f).get("files")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (listed == [os.path.basename(f) for f in output_filenames]
+            and all(os.path.exists(f) for f in output_filenames))
+
+
+def generate_files(generator, output_filenames, max_cases=None, total=None, shuffle=False,
+                   seed=0):
+    """Writes the dicts from `generator` round-robin into `output_filenames`, atomically,
+    shuffling each file's records (`shuffle_dataset`'s order) before the files are renamed
+    into place and the completion marker is written.
+
+    Returns the number of examples written. A group whose marker is there is skipped (T2T's
+    behaviour: datagen skips splits already generated); any other state, such as shards
+    left by a killed run, is generated again.
     """
     import tensorflow as tf
-    if all(os.path.exists(f) for f in output_filenames):
+    if is_complete(output_filenames):
         logging.info("Skipping generation of %s...: files already exist.", output_filenames[0])
         return 0
+    if any(os.path.exists(f) for f in output_filenames):
+        logging.info("Generating %s... again: the files there have no completion marker (a "
+                     "run stopped before it finished, or an older datagen).",
+                     output_filenames[0])
     folder = os.path.dirname(output_filenames[0])
     if folder:
         os.makedirs(folder, exist_ok=True)
+    marker = marker_path(output_filenames)
+    if os.path.exists(marker):
+        os.remove(marker)
     tmp_names = [f + TEMP_SUFFIX for f in output_filenames]
     writers = [tf.io.TFRecordWriter(f) for f in tmp_names]
     progress = Progress(f"writing {os.path.basename(output_filenames[0]).rsplit('-', 3)[0]}",
@@ -130,137 +163,42 @@ def generate_files(generator, output_filenames, max_cases=None, total=None):
             os.remove(f)
         raise UserError(f"the generator for {output_filenames[0]} produced no examples; "
                         "check the problem's source files.")
+    counts = [count // len(writers) + (i < count % len(writers)) for i in range(len(writers))]
+    if shuffle:
+        for tmp, final in zip(tmp_names, output_filenames):
+            _shuffle_file(tmp, os.path.basename(final), seed)
     for tmp, final in zip(tmp_names, output_filenames):
         os.replace(tmp, final)
+    files.atomic_write(marker, json.dumps({
+        "files": [os.path.basename(f) for f in output_filenames], "records": counts,
+        "shuffled": bool(shuffle)}, indent=1) + "\n")
     progress.log()
     return count
 
 
-def shuffle_dataset(filenames, seed=0):
-    """Shuffles the records of each file in memory (T2T's post-generation shuffle), atomically."""
+def _shuffle_file(path, name, seed):
+    """Shuffles the records of file `path` in memory, in the order that `name` (the final
+    file name) and `seed` give, atomically."""
     import random
 
     import tensorflow as tf
+    records = [r for batch in tf.data.TFRecordDataset(path).batch(8192).as_numpy_iterator()
+               for r in batch]             # batched: one eager call per 8k records
+    random.Random(f"{seed}/{name}").shuffle(records)
+    tmp = path + ".shuffled" + TEMP_SUFFIX
+    with tf.io.TFRecordWriter(tmp) as writer:
+        for r in records:
+            writer.write(r)
+    os.replace(tmp, path)
+
+
+def shuffle_dataset(filenames, seed=0):
+    """Shuffles the records of each file in memory (T2T's post-generation shuffle), atomically
+    (datagen shuffles before the rename: `generate_files(..., shuffle=True)`)."""
     for fname in filenames:
-        records = [r for batch in tf.data.TFRecordDataset(fname).batch(8192).as_numpy_iterator()
-                   for r in batch]             # batched: one eager call per 8k records
-        random.Random(f"{seed}/{os.path.basename(fname)}").shuffle(records)
-        tmp = fname + TEMP_SUFFIX
-        with tf.io.TFRecordWriter(tmp) as writer:
-            for r in records:
-                writer.write(r)
-        os.replace(tmp, fname)
+        _shuffle_file(fname, os.path.basename(fname), seed)
 
 
 def generate_dataset_and_shuffle(train_gen, train_paths, dev_gen, dev_paths, shuffle=True):
-    written = [paths for gen, paths in ((train_gen, train_paths), (dev_gen, dev_paths))
-               if generate_files(gen, paths)]
-    if shuffle:
-        for paths in written:
-            shuffle_dataset(paths)
-
-
-# -- downloads ---------------------------------------------------------------------------
-
-class DownloadError(UserError):
-    """A download that could not finish; `path`, `url` and `reason` say which and why."""
-
-    def __init__(self, url, path, reason):
-        self.url, self.path, self.reason = url, path, reason
-        partial = path + TEMP_SUFFIX
-        kept = ""
-        if os.path.exists(partial):
-            kept = (f" The {os.path.getsize(partial) / 1e6:.1f} MB received are kept in "
-                    f"{partial}; run again to resume.")
-        super().__init__(f"could not download {url} to {path}: {reason}.{kept} Or place the "
-                         f"file there yourself (same name) and run again.")
-
-
-def maybe_download(directory, filename, url, every_seconds=5.0, timeout=60,
-                   chunk_size=1 << 20):
-    """Downloads `url` to directory/filename unless that file exists; returns its path.
-
-    Bytes go to `filename.incomplete`, which is renamed only once complete. A later call
-    asks for the rest of an interrupted download (HTTP Range) and starts over when the
-    server ignores that. Logs bytes, MB/s and ETA every `every_seconds`. Raises
-    DownloadError (a UserError) when it cannot finish, keeping what was received.
-    """
-    path = os.path.join(directory, filename)
-    if os.path.exists(path):
-        logging.info("Not downloading %s: %s is already there.", url, path)
-        return path
-    os.makedirs(directory or ".", exist_ok=True)
-    partial = path + TEMP_SUFFIX
-    start = os.path.getsize(partial) if os.path.exists(partial) else 0
-    headers = {"User-Agent": "t2tlike-datagen"}
-    if start:
-        headers["Range"] = f"bytes={start}-"
-        logging.info("Resuming the download of %s at %.1f MB.", url, start / 1e6)
-    try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers),
-                                          timeout=timeout)
-    except urllib.error.HTTPError as e:
-        if e.code == 416 and start:   # nothing past `start`: complete already, or stale
-            if _range_total(e.headers.get("Content-Range")) == start:
-                os.replace(partial, path)
-                return path
-            os.remove(partial)
-            return maybe_download(directory, filename, url, every_seconds, timeout, chunk_size)
-        raise DownloadError(url, path, f"HTTP {e.code} {e.reason}") from e
-    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as e:
-        raise DownloadError(url, path, f"{type(e).__name__}: {getattr(e, 'reason', e)}") from e
-    with response:
-        if start and getattr(response, "status", None) != 206:
-            start = 0                 # the server (or file://) sent everything again
-        length = response.headers.get("Content-Length")
-        total = (_range_total(response.headers.get("Content-Range"))
-                 or (start + int(length) if length and length.isdigit() else None))
-        progress = _DownloadProgress(filename, start, total, every_seconds)
-        try:
-            with open(partial, "ab" if start else "wb") as f:
-                while chunk := response.read(chunk_size):
-                    f.write(chunk)
-                    progress.update(len(chunk))
-        except (OSError, http.client.HTTPException) as e:
-            raise DownloadError(url, path, f"interrupted ({type(e).__name__}: {e})") from e
-    size = os.path.getsize(partial)
-    if total is not None and size != total:
-        raise DownloadError(url, path, f"the connection closed after {size} of {total} bytes")
-    os.replace(partial, path)
-    progress.done()
-    return path
-
-
-def _range_total(content_range):
-    """The total size in a Content-Range header ('bytes 10-99/100' or 'bytes */100')."""
-    match = re.search(r"/(\d+)\s*$", content_range or "")
-    return int(match.group(1)) if match else None
-
-
-class _DownloadProgress:
-    """Logs 'name: 12.0/80.0 MB (15%), 3.1 MB/s, ETA 22s' at most every `every` seconds."""
-
-    def __init__(self, name, start, total, every):
-        self.name, self.size, self.total, self.every = name, start, total, every
-        self.first, self.begin = start, time.time()
-        self.last = self.begin
-
-    def update(self, n):
-        self.size += n
-        now = time.time()
-        if now - self.last >= self.every:
-            self.last = now
-            rate = (self.size - self.first) / max(now - self.begin, 1e-9)
-            if self.total:
-                eta = (self.total - self.size) / max(rate, 1e-9)
-                logging.info("Downloading %s: %.1f/%.1f MB (%.0f%%), %.2f MB/s, ETA %.0fs",
-                             self.name, self.size / 1e6, self.total / 1e6,
-                             100 * self.size / self.total, rate / 1e6, eta)
-            else:
-                logging.info("Downloading %s: %.1f MB, %.2f MB/s", self.name, self.size / 1e6,
-                             rate / 1e6)
-
-    def done(self):
-        elapsed = max(time.time() - self.begin, 1e-9)
-        logging.info("Downloaded %s: %.1f MB in %.0fs (%.2f MB/s)", self.name, self.size / 1e6,
-                     elapsed, (self.size - self.first) / elapsed / 1e6)
+    for gen, paths in ((train_gen, train_paths), (dev_gen, dev_paths)):
+        generate_files(gen, paths, shuffle=shuffle)

@@ -250,15 +250,13 @@ class MultiProblem(Text2TextProblem):
         if task.is_generate_per_split:
             for split, split_paths in paths.items():
                 samples = self._encoded_samples(index, encoder, data_dir, tmp_dir, split)
-                if generator_utils.generate_files(samples, split_paths) \
-                        and split == DatasetSplit.TRAIN:
-                    generator_utils.shuffle_dataset(split_paths)
+                generator_utils.generate_files(samples, split_paths,
+                                               shuffle=split == DatasetSplit.TRAIN)
         else:   # one training stream cut round-robin into every split's shards
             all_paths = list(itertools.chain.from_iterable(paths.values()))
             samples = self._encoded_samples(index, encoder, data_dir, tmp_dir,
                                             DatasetSplit.TRAIN)
-            if generator_utils.generate_files(samples, all_paths):
-                generator_utils.shuffle_dataset(all_paths)
+            generator_utils.generate_files(samples, all_paths, shuffle=True)
 
     def _encoded_samples(self, index, encoder, data_dir, tmp_dir, split):
         """Task `index`'s samples of `split`: inputs [tag] + ids + [EOS], task_id [index]."""

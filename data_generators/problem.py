@@ -162,7 +162,7 @@ class Problem:
             raise UserError(
                 f"no data for problem '{self.name}': data_dir {data_dir} {where} "
                 f"(looked for {pattern}). Generate it with: t2t-datagen "
-                f"--problem={self.base_name} --data_dir={data_dir} --tmp_dir=/tmp/t2t_datagen")
+                f"--problem={self.base_name} --data_dir={data_dir}")
         return files
 
     def decode_example(self, serialized):

@@ -119,17 +119,15 @@ class Text2TextProblem(Problem):
                  for s in self.dataset_splits}
         if self.is_generate_per_split:
             for split, split_paths in paths.items():
-                written = generator_utils.generate_files(
-                    self.generate_encoded_samples(data_dir, tmp_dir, split), split_paths)
-                if written:
-                    generator_utils.shuffle_dataset(split_paths)
+                generator_utils.generate_files(
+                    self.generate_encoded_samples(data_dir, tmp_dir, split), split_paths,
+                    shuffle=True)
         else:
             # One stream, cut round-robin into every split's shards (train shards first).
             all_paths = list(itertools.chain.from_iterable(paths.values()))
-            if generator_utils.generate_files(
-                    self.generate_encoded_samples(data_dir, tmp_dir, DatasetSplit.TRAIN),
-                    all_paths):
-                generator_utils.shuffle_dataset(all_paths)
+            generator_utils.generate_files(
+                self.generate_encoded_samples(data_dir, tmp_dir, DatasetSplit.TRAIN),
+                all_paths, shuffle=True)
 
     def hparams(self, defaults, model_hparams):
         p = defaults

@@ -42,7 +42,7 @@ from absl import logging
 
 from data_generators import text_problems
 from data_generators.problem import DatasetSplit
-from t2tlike import registry
+from t2tlike import files, registry
 from t2tlike.errors import UserError, did_you_mean
 
 PREFIX = "tfds:"
@@ -262,7 +262,7 @@ class TfdsSource:
             return self._builder
         tfds = _tfds()
         data_dir = os.environ.get("TFDS_DATA_DIR") or \
-            os.path.join(tmp_dir or "/tmp/t2t_datagen", "tensorflow_datasets")
+            os.path.join(tmp_dir or files.default_tmp_dir(), "tensorflow_datasets")
         builder = load_builder(self.name, data_dir=data_dir)
         logging.info("Preparing TFDS dataset %s in %s", self.name, data_dir)
         try:

@@ -16,6 +16,14 @@ from t2tlike.errors import UserError
 TMP_SUFFIX = ".tmp"
 
 
+def default_tmp_dir():
+    """Datagen's default --tmp_dir (downloads, raw files): in this user's cache folder,
+    `$XDG_CACHE_HOME/t2tlike/datagen` (default `~/.cache/...`), not a shared, predictable
+    path under /tmp where another user could plant files first."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(cache, "t2tlike", "datagen")
+
+
 def atomic_write(path, content):
     """Writes `content` (str, as UTF-8, or bytes) to `path` atomically, creating its
     folder when missing; returns `path`."""

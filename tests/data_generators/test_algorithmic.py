@@ -195,7 +195,8 @@ def test_generate_data_writes_t2t_shard_names(generated):
     name = problem.dataset_filename()
     assert name == "tiny_algorithmic_reverse_binary40"
     expected = ([f"{name}-train-{i:05d}-of-00010" for i in range(10)] +
-                [f"{name}-dev-00000-of-00001", f"{name}-test-00000-of-00001"])
+                [f"{name}-dev-00000-of-00001", f"{name}-test-00000-of-00001"] +
+                [f".{name}-{split}.complete" for split in ("train", "dev", "test")])
     files = sorted(f for f in os.listdir(data_dir) if os.path.isfile(data_dir / f))
     assert files == sorted(expected)
     assert helpers.temp_files(data_dir) == []
@@ -237,7 +238,7 @@ def test_generate_data_without_test_split(tmp_path):
     name = problem.dataset_filename()
     assert sorted(os.listdir(tmp_path)) == sorted(
         [f"{name}-train-00000-of-00002", f"{name}-train-00001-of-00002",
-         f"{name}-dev-00000-of-00001"])
+         f"{name}-dev-00000-of-00001", f".{name}-train.complete", f".{name}-dev.complete"])
 
 
 @pytest.mark.parametrize("name", T2T_NAMES)

@@ -1,4 +1,6 @@
-"""data_generators/generator_utils.py: T2T shard names, atomic writing, skipping, shuffling."""
+"""data_generators/generator_utils.py: T2T shard names, atomic writing, skipping, shuffling,
+and a re-run after a kill at any point giving the records of a clean run."""
+import json
 import os
 
 import pytest
@@ -52,8 +54,12 @@ def test_generator_failing_midway_leaves_no_files(tmp_path, exc):
     assert os.listdir(tmp_path) == []          # neither final nor temporary files
 
 
-def test_existing_files_are_skipped(tmp_path):
+def test_a_completed_group_is_skipped(tmp_path):
     paths = generator_utils.shard_filepaths(str(tmp_path), "p", "train", 2)
+    assert generator_utils.generate_files(cases(3), paths) == 3
+    assert json.loads((tmp_path / ".p-train.complete").read_text()) == {
+        "files": ["p-train-00000-of-00002", "p-train-00001-of-00002"], "records": [2, 1],
+        "shuffled": False}
     for p in paths:
         with open(p, "wb") as f:
             f.write(b"already generated")
@@ -70,12 +76,57 @@ def test_existing_files_are_skipped(tmp_path):
             assert f.read() == b"already generated"
 
 
-def test_partially_existing_shards_are_regenerated(tmp_path):
+@pytest.mark.parametrize("present", [1, 2])
+def test_shards_without_a_completion_marker_are_generated_again(tmp_path, present):
     paths = generator_utils.shard_filepaths(str(tmp_path), "p", "train", 2)
-    with open(paths[0], "wb") as f:
-        f.write(b"stale")
+    for p in paths[:present]:
+        with open(p, "wb") as f:
+            f.write(b"stale")
     assert generator_utils.generate_files(cases(4), paths) == 4
     assert [len(helpers.read_records(p)) for p in paths] == [2, 2]
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing catches it (the code's cleanup for errors does not run)."""
+
+
+def _kill_at(monkeypatch, function, when):
+    """Makes generator_utils' `function` ("os.replace" or "_shuffle_file") die on call
+    number `when`."""
+    calls = []
+    module, name = ((generator_utils.os, "replace") if function == "os.replace"
+                    else (generator_utils, function))
+    real = getattr(module, name)
+
+    def dying(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == when:
+            raise Killed()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, dying)
+
+
+@pytest.mark.parametrize("function, when", [
+    ("_shuffle_file", 2),   # one temporary file shuffled, two not
+    ("os.replace", 4),      # all shuffled (replaces 1-3), none renamed into place yet
+    ("os.replace", 5),      # during the renames into place: one shard renamed
+    ("os.replace", 7),      # every shard renamed, the marker not written
+])
+def test_a_rerun_after_a_kill_gives_the_records_of_a_clean_run(tmp_path, monkeypatch,
+                                                               function, when):
+    clean = generator_utils.shard_filepaths(str(tmp_path / "clean"), "p", "train", 3)
+    generator_utils.generate_files(cases(30), clean, shuffle=True)
+    expected = [helpers.read_records(p) for p in clean]
+    paths = generator_utils.shard_filepaths(str(tmp_path / "killed"), "p", "train", 3)
+    with monkeypatch.context() as m:
+        _kill_at(m, function, when)
+        with pytest.raises(Killed):
+            generator_utils.generate_files(cases(30), paths, shuffle=True)
+    assert not generator_utils.is_complete(paths)
+    assert generator_utils.generate_files(cases(30), paths, shuffle=True) == 30
+    assert [helpers.read_records(p) for p in paths] == expected
+    assert generator_utils.is_complete(paths) and helpers.temp_files(tmp_path) == []
 
 
 def test_empty_generator_is_a_user_error_and_leaves_no_files(tmp_path):

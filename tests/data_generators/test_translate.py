@@ -1,6 +1,7 @@
 """data_generators/translate.py and translate_ende.py: WMT-shaped archives made here,
 streamed reading, bad input, offline errors and resumable downloads."""
 import gzip
+import hashlib
 import http.server
 import importlib
 import io
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import helpers
-from data_generators import generator_utils, text_encoder, translate, translate_ende
+from data_generators import download, generator_utils, text_encoder, translate, translate_ende
 from data_generators.problem import DatasetSplit
 from t2tlike import registry
 from t2tlike.errors import UserError
@@ -339,29 +340,37 @@ PAYLOAD = bytes(random.Random(0).randrange(256) for _ in range(50_000))
 
 
 class RangeHandler(http.server.BaseHTTPRequestHandler):
-    """Serves PAYLOAD at any path, honouring 'Range: bytes=N-' unless `ignore_range`;
-    with `cut_after` it sends that many bytes of the body and drops the connection."""
+    """Serves `payload` (PAYLOAD) at any path, honouring 'Range: bytes=N-' unless
+    `ignore_range`, and If-Range against its `etag` (sent when set); with `cut_after` it
+    sends that many bytes of the body and drops the connection."""
 
     ignore_range = False
     cut_after = None
+    payload = PAYLOAD
+    etag = None
     ranges = []
 
     def do_GET(self):
-        start = 0
+        start, payload = 0, self.payload
         requested = self.headers.get("Range")
         type(self).ranges.append(requested)
+        if_range = self.headers.get("If-Range")
+        if requested and if_range is not None and if_range != self.etag:
+            requested = None   # changed since: the whole file
         if requested and not self.ignore_range:
             start = int(requested.split("=")[1].rstrip("-"))
-            if start >= len(PAYLOAD):
+            if start >= len(payload):
                 self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(PAYLOAD)}")
+                self.send_header("Content-Range", f"bytes */{len(payload)}")
                 self.end_headers()
                 return
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+            self.send_header("Content-Range", f"bytes {start}-{len(payload) - 1}/{len(payload)}")
         else:
             self.send_response(200)
-        body = PAYLOAD[start:]
+        body = payload[start:]
+        if self.etag:
+            self.send_header("ETag", self.etag)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body[:self.cut_after] if self.cut_after else body)
@@ -386,7 +395,7 @@ def server():
 def test_download_logs_progress_and_renames_when_complete(tmp_path, server, monkeypatch):
     base, handler = server
     logged = []
-    monkeypatch.setattr(generator_utils.logging, "info", lambda msg, *a: logged.append(msg % a))
+    monkeypatch.setattr(download.logging, "info", lambda msg, *a: logged.append(msg % a))
     path = generator_utils.maybe_download(str(tmp_path), "c.tgz", base + "c.tgz",
                                           every_seconds=0, chunk_size=10_000)
     assert Path(path).read_bytes() == PAYLOAD and helpers.temp_files(tmp_path) == []
@@ -415,6 +424,53 @@ def test_resume_starts_over_when_the_server_ignores_range(tmp_path, server):
     generator_utils.maybe_download(str(tmp_path), "c.tgz", base + "c.tgz")
     assert (tmp_path / "c.tgz").read_bytes() == PAYLOAD
     assert handler.ranges == ["bytes=11-"]
+
+
+def test_a_file_that_changed_on_the_server_between_attempts_is_downloaded_whole(tmp_path,
+                                                                                server):
+    base, handler = server
+    handler.cut_after, handler.etag = 20_000, '"v1"'
+    with pytest.raises(generator_utils.DownloadError):
+        generator_utils.maybe_download(str(tmp_path), "c.tgz", base + "c.tgz")
+    handler.cut_after, handler.etag = None, '"v2"'
+    handler.payload = PAYLOAD[::-1]
+    generator_utils.maybe_download(str(tmp_path), "c.tgz", base + "c.tgz")
+    assert (tmp_path / "c.tgz").read_bytes() == PAYLOAD[::-1]   # not v1's start + v2's rest
+    assert helpers.temp_files(tmp_path) == []
+
+
+def _checksum(data):
+    return len(data), hashlib.sha256(data).hexdigest()
+
+
+def test_a_file_that_fails_its_checksum_is_downloaded_again_once(tmp_path, server):
+    """A truncated file left at the final name is replaced; a server that keeps sending
+    other bytes is one message, and nothing is left at the final name."""
+    base, handler = server
+    (tmp_path / "c.tgz").write_bytes(PAYLOAD[:1000])
+    path = generator_utils.maybe_download(str(tmp_path), "c.tgz", base + "c.tgz",
+                                          checksum=_checksum(PAYLOAD))
+    assert Path(path).read_bytes() == PAYLOAD and handler.ranges == [None]
+    generator_utils.maybe_download(str(tmp_path), "c.tgz", base + "c.tgz",
+                                   checksum=_checksum(PAYLOAD))      # checked, kept
+    assert handler.ranges == [None]
+    handler.payload = PAYLOAD[:-1] + b"x"
+    with pytest.raises(UserError, match=r"c.tgz: the file received has sha256 [0-9a-f]{64}, "
+                                        r"not the [0-9a-f]{64} expected, twice"):
+        generator_utils.maybe_download(str(tmp_path / "again"), "c.tgz", base + "c.tgz",
+                                       checksum=_checksum(PAYLOAD))
+    assert handler.ranges == [None, None, None]
+    assert not (tmp_path / "again" / "c.tgz").exists()
+    assert helpers.temp_files(tmp_path) == []
+
+
+def test_the_wmt_archives_have_known_checksums():
+    """Read from tensorflow-datasets' URL checksum registry, http or https alike."""
+    size, sha256 = download.known_checksum(translate_ende.ENDE_TRAIN_DATASETS[0][0])
+    assert size == 113_157_482 and len(sha256) == 64
+    assert download.known_checksum(translate_ende.ENDE_TRAIN_DATASETS[0][0].replace(
+        "http:", "https:")) == (size, sha256)
+    assert download.known_checksum("https://example.com/nothing.tgz") is None
 
 
 def test_complete_partial_file_is_renamed(tmp_path, server):
