@@ -7,6 +7,11 @@ r"""t2t-decoder: decode with a trained model (greedy or beam search).
 Without --decode_from_file or --decode_interactive it decodes --decode_split of the
 problem's data (default: dev) and reports exact-match accuracy against its targets.
 
+--decode_from_file is streamed (`buffer_size` lines at a time, written in order as each
+buffer is done); a run that was killed continues with --decode_resume. An input longer
+than the decode hparam max_input_size (default -1: the problem's max_length for the
+run's hparams; 0: no limit) is cut to it, with a warning.
+
 For a problem without inputs (a language model, e.g. a Text2SelfProblem or tfds:lm1b),
 each line of --decode_from_file / --decode_interactive is a prompt (possibly empty) that
 the model continues (greedy or beam search, until EOS or the prompt length +
@@ -29,7 +34,10 @@ from t2tlike_cli import cli
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("decode_hparams", "", "Decode hparams: 'beam_size=4,alpha=0.6,"
-                    "extra_length=100,batch_size=32,return_beams=false,num_samples=-1'.")
+                    "extra_length=100,batch_size=32,return_beams=false,num_samples=-1,"
+                    "buffer_size=10000,max_input_size=-1'.")
+flags.DEFINE_bool("decode_resume", False, "Continue a --decode_to_file that a killed run "
+                  "left part-way (its .incomplete file), instead of starting afresh.")
 flags.DEFINE_string("decode_from_file", None, "Decode the lines of this file.")
 flags.DEFINE_string("decode_to_file", None, "Write the decodes here (default: stdout).")
 flags.DEFINE_string("decode_reference", None, "Reference file: report exact match and BLEU.")
@@ -46,7 +54,7 @@ def main(argv):
     from t2tlike.decoding import decoder as decoder_lib
     from t2tlike.decoding import tasks
     from t2tlike.errors import UserError
-    from t2tlike.files import read_text
+    from t2tlike.files import read_text, writable_dir
     from t2tlike.t2t_model import build_model
     cli.require("problem", "model", "data_dir")
     if not (FLAGS.output_dir or FLAGS.checkpoint_path):
@@ -57,12 +65,23 @@ def main(argv):
     if FLAGS.decode_from_file and not os.path.isfile(FLAGS.decode_from_file):
         raise UserError(f"--decode_from_file: {FLAGS.decode_from_file} does not exist or is "
                         "not a file.")
+    if FLAGS.decode_to_file:   # checked before any work: a bad path fails now, not at the end
+        if os.path.isdir(FLAGS.decode_to_file):
+            raise UserError(f"--decode_to_file={FLAGS.decode_to_file} is a folder; give a file "
+                            "name.")
+        writable_dir(os.path.dirname(os.path.abspath(FLAGS.decode_to_file)),
+                     "--decode_to_file's folder")
+    if FLAGS.decode_resume and not (FLAGS.decode_from_file and FLAGS.decode_to_file):
+        raise UserError("--decode_resume continues a --decode_to_file of a "
+                        "--decode_from_file: give both.")
     checkpoint = decoder_lib.checkpoint_prefix(FLAGS.checkpoint_path or FLAGS.output_dir,
                                                run_dir=not FLAGS.checkpoint_path)
     hparams = decoder_lib.trained_hparams(FLAGS.output_dir, FLAGS.hparams_set,
                                           FLAGS.hparams).freeze()
     task = tasks.task_index(problem, FLAGS.task)
     encoders = tasks.feature_encoders(problem, FLAGS.data_dir, task)
+    if dhp.max_input_size < 0:   # what the model was trained on
+        dhp = dhp.replace(max_input_size=problem.max_length(hparams))
     model = build_model(FLAGS.model, hparams, problem.get_hparams(hparams, FLAGS.data_dir))
     logging.info("Restored %s", decoder_lib.load(model, checkpoint))
     decoder = decoder_lib.Decoder(model, encoders.get("inputs"), encoders["targets"], dhp,
@@ -74,9 +93,15 @@ def main(argv):
         references = read_text(FLAGS.decode_reference, "--decode_reference").splitlines() \
             if FLAGS.decode_reference else None
         start = time.time()
-        outputs = decoder.decode_from_file(FLAGS.decode_from_file, FLAGS.decode_to_file)
-        logging.info("decoded %d lines in %.1fs", len(outputs), time.time() - start)
+        to_stdout = references is not None and not FLAGS.decode_to_file
+        outputs = decoder.decode_from_file(FLAGS.decode_from_file, FLAGS.decode_to_file,
+                                           resume=FLAGS.decode_resume, keep=to_stdout)
+        logging.info("decoded %d lines in %.1fs", len(outputs) if to_stdout else outputs,
+                     time.time() - start)
         if references is not None:
+            if not to_stdout:   # every decode, those of a resumed run's first part too
+                outputs = read_text(FLAGS.decode_to_file, "--decode_to_file").split(
+                    dhp.delimiter)[:-1]
             print(decoder_lib.score_report(
                 outputs, references[:len(outputs)] if dhp.num_samples > 0 else references))
         return

@@ -25,6 +25,9 @@ from t2tlike import files
 from t2tlike.errors import UserError
 
 
+SHUFFLED_SUFFIX = ".shuffled" + TEMP_SUFFIX   # `<shard>.incomplete` + this, while shuffling
+
+
 def sharded_name(base_name, shard, num_shards):
     return f"{base_name}-{shard:05d}-of-{num_shards:05d}"
 
@@ -142,6 +145,17 @@ def generate_files(generator, output_filenames, max_cases=None, total=None, shuf
     progress = Progress(f"writing {os.path.basename(output_filenames[0]).rsplit('-', 3)[0]}",
                         total=max_cases or total)
     count = 0
+
+    def remove_temporaries():
+        for w in writers:
+            try:
+                w.close()
+            except (OSError, tf.errors.OpError):
+                pass
+        for f in tmp_names + [f + SHUFFLED_SUFFIX for f in tmp_names]:
+            if os.path.exists(f):
+                os.remove(f)
+
     try:
         for case in generator:
             if max_cases and count >= max_cases:
@@ -149,24 +163,25 @@ def generate_files(generator, output_filenames, max_cases=None, total=None, shuf
             writers[count % len(writers)].write(to_example(case).SerializeToString())
             count += 1
             progress.update()
-    except BaseException:
         for w in writers:
             w.close()
-        for f in tmp_names:
-            if os.path.exists(f):
-                os.remove(f)
+        if count and shuffle:
+            for tmp, final in zip(tmp_names, output_filenames):
+                _shuffle_file(tmp, os.path.basename(final), seed)
+    except (OSError, tf.errors.OpError) as e:   # a full disk, a failing file system
+        remove_temporaries()
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"could not write {os.path.basename(output_filenames[0])}... in "
+                        f"{folder or '.'}: {first}. Nothing of them was kept; free some space "
+                        "(or fix the folder) and run t2t-datagen again.") from None
+    except (Exception, KeyboardInterrupt):   # a source that fails, Ctrl-C: nothing kept
+        remove_temporaries()
         raise
-    for w in writers:
-        w.close()
     if count == 0:
-        for f in tmp_names:
-            os.remove(f)
+        remove_temporaries()
         raise UserError(f"the generator for {output_filenames[0]} produced no examples; "
                         "check the problem's source files.")
     counts = [count // len(writers) + (i < count % len(writers)) for i in range(len(writers))]
-    if shuffle:
-        for tmp, final in zip(tmp_names, output_filenames):
-            _shuffle_file(tmp, os.path.basename(final), seed)
     for tmp, final in zip(tmp_names, output_filenames):
         os.replace(tmp, final)
     files.atomic_write(marker, json.dumps({
@@ -185,7 +200,7 @@ def _shuffle_file(path, name, seed):
     records = [r for batch in tf.data.TFRecordDataset(path).batch(8192).as_numpy_iterator()
                for r in batch]             # batched: one eager call per 8k records
     random.Random(f"{seed}/{name}").shuffle(records)
-    tmp = path + ".shuffled" + TEMP_SUFFIX
+    tmp = path + SHUFFLED_SUFFIX
     with tf.io.TFRecordWriter(tmp) as writer:
         for r in records:
             writer.write(r)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from t2tlike.errors import UserError
+from t2tlike.errors import Stopped, UserError
 from t2tlike.hparams import HParams
 from t2tlike import precision
 from t2tlike.training.trainer import Trainer
@@ -105,11 +105,16 @@ def test_float16_loss_scaling_skips_and_counts_overflowed_steps(tiny_data, tmp_p
     assert all(np.array_equal(b, v.numpy())
                for b, v in zip(before, trainer.model.trainable_variables))   # not applied
     assert int(trainer.optimizer.iterations.numpy()) == 0
+    assert int(trainer.consecutive_skipped.numpy()) == 1   # a persistent overflow would stop
+    trainer.max_consecutive_skipped = 1                    # the run, as any non-finite step
+    with pytest.raises(Stopped, match="training diverged: .* in step 1, skipped"):
+        trainer._stop_if_diverged(1)
 
     trainer.optimizer.dynamic_scale.assign(128.0)
     step(batch)
     step(batch)    # (the first update runs at the warm-up's learning rate 0)
     assert int(trainer.skipped_steps.numpy()) == 1
+    assert int(trainer.consecutive_skipped.numpy()) == 0
     assert int(trainer.optimizer.iterations.numpy()) == 2
     assert any(not np.array_equal(b, v.numpy())
                for b, v in zip(before, trainer.model.trainable_variables))   # applied

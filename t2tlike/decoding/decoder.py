@@ -1,9 +1,14 @@
 """Decoding with a trained model: from a file, from stdin, or from a dataset split.
 
-Inputs are encoded with the problem's encoder and end in EOS. A file is decoded in
-batches of sentences sorted by length (less padding), and the outputs are written back in
-the original order, to a temporary name renamed when complete. A classifier ("class_label"
-targets) outputs one class id per input, which the targets encoder turns into its name.
+Inputs are encoded with the problem's encoder and end in EOS; an input longer than the
+decode hparam `max_input_size` keeps its first ids, with a warning (t2t-decoder's default
+is the problem's training max_length). A file is streamed: read `buffer_size` lines at a
+time, each buffer decoded in batches of sentences sorted by length (less padding) and its
+outputs written in the input's order as soon as it is done, so memory holds one buffer.
+A file output goes to `<file>.incomplete`, renamed when every line is done; a run killed
+part-way continues after the outputs already there (`resume`). A classifier
+("class_label" targets) outputs one class id per input, which the targets encoder turns
+into its name.
 
 A problem without inputs (a language model, e.g. a Text2SelfProblem) is decoded as T2T
 does: each line is a prompt (the start of a target, possibly empty), encoded with the
@@ -16,6 +21,7 @@ A dataset split's examples are decoded with `Decoder.decode_examples` and scored
 `score_report` (exact match and sacreBLEU). `trained_hparams` and `checkpoint_prefix`
 find what a run stored; decoding one task of a multi-problem is in decoding/tasks.py.
 """
+import itertools
 import os
 import sys
 import time
@@ -26,7 +32,7 @@ from absl import logging
 from t2tlike import checkpoints, metrics, run_config
 from t2tlike.decoding.ids import EOS_ID, cut_at_eos, input_ids
 from t2tlike.errors import UserError
-from t2tlike.files import atomic_write, read_text
+from t2tlike.files import atomic_write
 from t2tlike.hparams import HParams, create_hparams
 from t2tlike.layers import modalities
 
@@ -34,10 +40,13 @@ from t2tlike.layers import modalities
 def decode_hparams(overrides=""):
     """T2T's decode hparams (beam_size, alpha, return_beams, extra_length, batch_size, ...),
     and early_stopping: end a sentence's beam search as soon as it has beam_size finished
-    hypotheses (fairseq's rule), instead of T2T's bound (see decoding/beam_search.py)."""
+    hypotheses (fairseq's rule), instead of T2T's bound (see decoding/beam_search.py);
+    buffer_size: lines of a file read and decoded at a time (fairseq's --buffer-size);
+    max_input_size: inputs are cut to this many ids (<= 0: not cut; t2t-decoder turns the
+    default -1 into the problem's max_length)."""
     hp = HParams(beam_size=4, alpha=0.6, return_beams=False, extra_length=100, batch_size=32,
                  num_samples=-1, max_input_size=-1, write_beam_scores=False,
-                 delimiter="\n", early_stopping=False)
+                 delimiter="\n", early_stopping=False, buffer_size=10000)
     return hp.parse(overrides) if overrides else hp
 
 
@@ -121,6 +130,7 @@ class Decoder:
         # own code branches in Python on tensors gets it back (see _infer).
         self._fn = tf.function(infer, input_signature=spec, autograph=False)
         self._autograph_fn = lambda: tf.function(infer, input_signature=spec)
+        self.cut_inputs = 0   # inputs longer than max_input_size, cut to it
 
     def _infer(self, ids):
         try:
@@ -152,11 +162,17 @@ class Decoder:
         max_input_size keeps the first ids of an input, the last ids of a prompt (the
         part the continuation follows)."""
         limit = self.hparams.max_input_size
-        if not self.has_inputs:
-            ids = self.target_encoder.encode(line.strip())
-            return ids[-limit:] if 0 < limit < len(ids) else ids
-        ids = self.input_encoder.encode(line.strip())
-        return (ids[:limit] if limit > 0 else ids) + [EOS_ID]
+        ids = (self.input_encoder if self.has_inputs else self.target_encoder).encode(
+            line.strip())
+        if 0 < limit < len(ids):
+            if not self.cut_inputs:
+                logging.warning("An input of %d ids is longer than max_input_size=%d: its %s "
+                                "%d are decoded (and so for every longer one; raise it with "
+                                "--decode_hparams=max_input_size=N, 0 = no limit).", len(ids),
+                                limit, "first" if self.has_inputs else "last", limit)
+            self.cut_inputs += 1
+            ids = ids[:limit] if self.has_inputs else ids[-limit:]
+        return ids + [EOS_ID] if self.has_inputs else ids
 
     def decode_lines(self, lines):
         """Texts -> decoded texts (the best beam), in order; batched by sorted length."""
@@ -188,23 +204,55 @@ class Decoder:
             parts.append(f"{text}\t{score:.4f}" if self.hparams.write_beam_scores else text)
         return "\t".join(parts)
 
-    def decode_from_file(self, input_path, output_path=None):
-        """Decodes the lines of `input_path` (the first num_samples with num_samples > 0);
-        writes the outputs, each followed by the delimiter, to `output_path` (atomically)
-        or to stdout. Returns the outputs."""
-        lines = read_text(input_path, "--decode_from_file").split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
+    def decode_from_file(self, input_path, output_path=None, resume=False, keep=True):
+        """Decodes the lines of `input_path` (the first num_samples with num_samples > 0),
+        `buffer_size` at a time, writing each output followed by the delimiter, in order, as
+        soon as its buffer is done: to `output_path` (through `output_path`.incomplete,
+        renamed when every line is done) or to stdout. With `resume`, the lines whose outputs
+        a killed run left in `output_path`.incomplete are skipped. Returns the outputs of the
+        lines decoded now (`keep`; for an output file, all of them are in the file), else
+        their number."""
+        if resume and not output_path:
+            raise UserError("--decode_resume continues an output file: give --decode_to_file.")
+        partial = output_path + PARTIAL_SUFFIX if output_path else None
+        done = 0
+        if partial and resume and os.path.exists(partial):
+            done = _complete_records(partial, self.hparams.delimiter)
+            logging.info("Resuming %s: %d lines were decoded already.", output_path, done)
+        elif resume and os.path.exists(output_path):
+            logging.info("%s is complete already; nothing to decode.", output_path)
+            return [] if keep else 0
+        elif partial and os.path.exists(partial):
+            logging.info("Starting %s afresh (--decode_resume would continue the %s left by a "
+                         "run that stopped).", output_path, partial)
+        lines = _read_lines(input_path, "--decode_from_file")
         if self.hparams.num_samples > 0:
-            lines = lines[:self.hparams.num_samples]
-        outputs = self.decode_lines(lines)
-        text = "".join(o + self.hparams.delimiter for o in outputs)
-        if output_path:
-            atomic_write(output_path, text)
-            logging.info("wrote %d decodes to %s", len(outputs), output_path)
-        else:
-            sys.stdout.write(text)
-        return outputs
+            lines = itertools.islice(lines, self.hparams.num_samples)
+        lines = itertools.islice(lines, done, None)
+        kept, count, start = [], 0, time.time()
+        buffer_size = max(int(self.hparams.buffer_size), 1)
+        out = open(partial, "a" if done else "w", encoding="utf-8") if partial else sys.stdout
+        try:
+            while buffer := list(itertools.islice(lines, buffer_size)):
+                outputs = self.decode_encoded([self.encode(line) for line in buffer], log=False)
+                out.write("".join(o + self.hparams.delimiter for o in outputs))
+                out.flush()
+                count += len(outputs)
+                if keep:
+                    kept.extend(outputs)
+                logging.info("decoded %d lines (%.1f lines/s)%s", done + count,
+                             count / max(time.time() - start, 1e-9),
+                             f", written to {partial}" if partial else "")
+        finally:
+            if partial:
+                out.close()
+        if partial:
+            os.replace(partial, output_path)
+            logging.info("wrote %d decodes to %s", done + count, output_path)
+        if self.cut_inputs:
+            logging.warning("%d inputs were cut to max_input_size=%d ids.", self.cut_inputs,
+                            self.hparams.max_input_size)
+        return kept if keep else count
 
     def encode_examples(self, examples):
         """Examples of a dataset split ({"inputs": ids [in_len], "targets": ids [tgt_len]},
@@ -247,6 +295,45 @@ class Decoder:
             out.write("> ")
             out.flush()
         out.write("\n")
+
+
+PARTIAL_SUFFIX = ".incomplete"
+
+
+def _read_lines(path, what):
+    """The lines of UTF-8 file `path`, one at a time, without their line ends (a last line
+    without one counts); `what` names it in errors. Not a file, or bytes that are not
+    UTF-8: UserError."""
+    if not os.path.isfile(path):
+        raise UserError(f"{what}: {path} does not exist or is not a file.")
+    with open(path, encoding="utf-8") as f:
+        number = 0
+        try:
+            for number, line in enumerate(f, 1):
+                yield line[:-1] if line.endswith("\n") else line
+        except UnicodeDecodeError as e:
+            raise UserError(f"{what}: {path} is not valid UTF-8 (line {number + 1}: "
+                            f"{e.reason}); convert it, e.g. iconv -f LATIN1 -t UTF-8.") from None
+
+
+def _complete_records(path, delimiter):
+    """How many outputs, each ending in `delimiter`, file `path` holds; a last one cut
+    short (the run was killed while writing it) is removed from the file."""
+    mark, count, end, offset, tail = delimiter.encode("utf-8"), 0, 0, 0, b""
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            data = tail + block
+            found = data.find(mark)
+            while found >= 0:
+                count += 1
+                end = offset - len(tail) + found + len(mark)
+                found = data.find(mark, found + len(mark))
+            tail = data[-(len(mark) - 1):] if len(mark) > 1 else b""
+            offset += len(block)
+    if end < os.path.getsize(path):
+        with open(path, "r+b") as f:
+            f.truncate(end)
+    return count
 
 
 def exact_match(hypotheses, references):

@@ -389,9 +389,28 @@ class Trainer:
             self._flush()
             raise Stopped(f"the weights or optimizer state are not finite at step {step}; "
                           f"nothing was saved. {self._newest_checkpoint()}", 1)
-        path = self.manager.save(checkpoint_number=step)
+        try:
+            path = self.manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as e:   # a full disk, a failing file system
+            self._remove_unlisted(step)
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise Stopped(f"could not save the checkpoint of step {step} in "
+                          f"{self.output_dir}: {first}. {self._newest_checkpoint()} Free some "
+                          "space (or fix the folder) and run the same command again to resume "
+                          "from it.", 1) from None
         logging.info("Saved %s.", path)
         return path
+
+    def _remove_unlisted(self, step):
+        """Removes what a failed save of `step` left (its `_temp` folder, and its files
+        unless the state file lists them), so a full disk does not fill up further."""
+        prefix = os.path.join(self.output_dir, f"model-{step}")
+        for leftover in tf.io.gfile.glob(prefix + "_temp*"):
+            tf.io.gfile.rmtree(leftover) if tf.io.gfile.isdir(leftover) \
+                else tf.io.gfile.remove(leftover)
+        if prefix not in self.manager.checkpoints:
+            for leftover in tf.io.gfile.glob(prefix + ".*"):
+                tf.io.gfile.remove(leftover)
 
     def _stop_if_diverged(self, step):
         """Stops the run after `max_consecutive_skipped_steps` non-finite steps in a row."""
@@ -402,7 +421,8 @@ class Trainer:
             self._flush()
             raise Stopped(
                 f"training diverged: the loss or gradients were not finite (NaN or Inf) in "
-                f"the last {streak} steps, {step - streak + 1} to {step}, all skipped "
+                + (f"the last {streak} steps, {step - streak + 1} to {step}, all skipped "
+                   if streak > 1 else f"step {step}, skipped ") +
                 f"(max_consecutive_skipped_steps={self.max_consecutive_skipped}). "
                 f"{self._newest_checkpoint()} Lower learning_rate_constant or raise "
                 "learning_rate_warmup_steps and train into a new --output_dir, or resume "

@@ -152,6 +152,22 @@ def test_decoding_a_missing_input_file(run_cli, toy_trained, tmp_path):
                        "--decode_from_file", "does not exist")
 
 
+def test_a_bad_decode_output_path_fails_before_decoding(run_cli, toy_trained, tmp_path):
+    data_dir, out_dir = toy_trained
+    src = tmp_path / "in.txt"
+    src.write_text("1 0 1\n")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    for target, fragment in ((tmp_path, "is a folder; give a file name"),
+                             (blocker / "out.txt", "is a file, not a folder")):
+        _assert_user_error(run_cli("t2t-decoder", *_train_args(data_dir, out_dir)[:-1],
+                                   f"--decode_from_file={src}", f"--decode_to_file={target}"),
+                           "--decode_to_file", fragment)
+    _assert_user_error(run_cli("t2t-decoder", *_train_args(data_dir, out_dir)[:-1],
+                               f"--decode_from_file={src}", "--decode_resume"),
+                       "--decode_resume", "--decode_to_file")
+
+
 def test_malformed_decode_hparams(run_cli, toy_trained):
     data_dir, out_dir = toy_trained
     _assert_user_error(run_cli("t2t-decoder", *_train_args(data_dir, out_dir)[:-1],

@@ -86,6 +86,36 @@ def test_shards_without_a_completion_marker_are_generated_again(tmp_path, presen
     assert [len(helpers.read_records(p)) for p in paths] == [2, 2]
 
 
+@pytest.mark.parametrize("where", ["writing", "shuffling"])
+def test_a_full_disk_is_one_message_and_leaves_nothing(tmp_path, monkeypatch, where):
+    import errno
+
+    import tensorflow as tf
+    real_writer = tf.io.TFRecordWriter
+
+    class FillingWriter(real_writer):
+        written = 0
+
+        def write(self, record):
+            type(self).written += 1
+            if type(self).written == 5:
+                raise tf.errors.ResourceExhaustedError(None, None, "No space left on device")
+            super().write(record)
+
+    def full(path, name, seed):
+        raise OSError(errno.ENOSPC, "No space left on device", path)
+
+    if where == "writing":
+        monkeypatch.setattr(tf.io, "TFRecordWriter", FillingWriter)
+    else:
+        monkeypatch.setattr(generator_utils, "_shuffle_file", full)
+    paths = generator_utils.shard_filepaths(str(tmp_path), "p", "train", 2)
+    with pytest.raises(UserError, match=r"could not write p-train-00000-of-00002\.\.\. in .*: "
+                                        r".*No space left on device.*run t2t-datagen again"):
+        generator_utils.generate_files(cases(10), paths, shuffle=True)
+    assert os.listdir(tmp_path) == []
+
+
 class Killed(BaseException):
     """Stands for SIGKILL: nothing catches it (the code's cleanup for errors does not run)."""
 

@@ -1,4 +1,5 @@
-"""t2tlike/decoding/decoder.py: file and split decoding keep line order; scoring;
+"""t2tlike/decoding/decoder.py: file and split decoding keep line order; a file is streamed
+a buffer at a time and a killed decode resumes; long inputs are cut; scoring;
 checkpoints and hparams of a run; restore errors."""
 import os
 
@@ -46,6 +47,80 @@ def test_decode_from_file_restores_the_original_order(tmp_path):
     assert outputs == lines
     assert dst.read_text() == "\n".join(lines) + "\n"
     assert not (tmp_path / "out.txt.tmp").exists()
+
+
+LINES = ["a b c d", "b", "c c", "d a b", "a", "", "b b a"]
+
+
+def _watched(decoder, monkeypatch, before_each):
+    """Calls `before_each(number of lines)` before each of `decoder`'s buffers."""
+    real = decoder.decode_encoded
+    monkeypatch.setattr(decoder, "decode_encoded", lambda encoded, log=True: (
+        before_each(len(encoded)), real(encoded, log))[1])
+    return decoder
+
+
+def test_a_file_is_decoded_a_buffer_at_a_time_and_written_as_it_goes(tmp_path, monkeypatch):
+    src, dst = tmp_path / "in.txt", tmp_path / "out.txt"
+    src.write_text("\n".join(LINES) + "\n")
+    partial, seen = tmp_path / "out.txt.incomplete", []
+    decoder = _watched(_decoder(buffer_size=3), monkeypatch, lambda n: seen.append(
+        (n, partial.read_text().count("\n"))))
+    assert decoder.decode_from_file(str(src), str(dst), keep=False) == 7
+    assert seen == [(3, 0), (3, 3), (1, 6)]    # at most 3 lines held; each buffer written
+    assert dst.read_text() == "\n".join(LINES) + "\n"
+    assert not (tmp_path / "out.txt.incomplete").exists()
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL (nothing catches it)."""
+
+
+def test_a_killed_decode_resumes_after_the_lines_already_written(tmp_path, monkeypatch):
+    src, dst = tmp_path / "in.txt", tmp_path / "out.txt"
+    src.write_text("\n".join(LINES) + "\n")
+    calls = []
+
+    def dies_on_the_third_buffer(n):
+        calls.append(n)
+        if len(calls) == 3:
+            raise Killed()
+
+    decoder = _decoder(buffer_size=2)
+    with monkeypatch.context() as m:
+        _watched(decoder, m, dies_on_the_third_buffer)
+        with pytest.raises(Killed):
+            decoder.decode_from_file(str(src), str(dst))
+    partial = tmp_path / "out.txt.incomplete"
+    assert partial.read_text() == "a b c d\nb\nc c\nd a b\n" and not dst.exists()
+    with open(partial, "a") as f:
+        f.write("a")                       # an output cut short by the kill
+    calls.clear()
+    _watched(decoder, monkeypatch, calls.append)
+    assert decoder.decode_from_file(str(src), str(dst), resume=True) == LINES[4:]
+    assert calls == [2, 1]                 # only the 3 lines not written yet
+    assert dst.read_text() == "\n".join(LINES) + "\n" and not partial.exists()
+    assert decoder.decode_from_file(str(src), str(dst), resume=True) == []   # complete
+
+    partial.write_text("stale\n")          # without resume: started afresh
+    assert decoder.decode_from_file(str(src), str(dst)) == LINES
+    assert dst.read_text() == "\n".join(LINES) + "\n"
+
+
+def test_a_multi_character_delimiter_is_counted_across_reads(tmp_path):
+    path = tmp_path / "partial"
+    path.write_bytes(b"x" * ((1 << 20) - 1) + b"||y||z|")
+    assert decoder_lib._complete_records(str(path), "||") == 2
+    assert path.read_bytes().endswith(b"x||y||")
+
+
+def test_an_input_longer_than_max_input_size_is_cut_with_one_warning(monkeypatch):
+    warnings = []
+    monkeypatch.setattr(decoder_lib.logging, "warning", lambda fmt, *a: warnings.append(fmt % a))
+    decoder = _decoder(max_input_size=3)
+    assert decoder.decode_lines(["a b c d a b", "a b", "d d d d"]) == ["a b c", "a b", "d d d"]
+    assert decoder.cut_inputs == 2 and len(warnings) == 1
+    assert "An input of 6 ids is longer than max_input_size=3: its first 3" in warnings[0]
 
 
 def test_return_beams_and_scores(tmp_path):

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.python.checkpoint import functional_saver
 
 import helpers
 import t2tlike.models  # noqa: F401
@@ -168,7 +169,7 @@ def test_checkpoints_survive_a_failing_eval_and_ctrl_c_and_the_resumed_run_reads
     index.write_bytes(index.read_bytes()[:40])
     with pytest.raises(UserError, match=r"model-5 cannot be read .* truncated or corrupt\. "
                                         r"The run's previous checkpoint is .*model-4"):
-        run(tmp_path, []).train()
+        trainer.train()        # what a resumed run says (the model is built already)
     for name in tmp_path.glob("model-5.*"):      # as the message says
         name.unlink()
     resumed = run(tmp_path, second, evals=0)
@@ -184,12 +185,13 @@ def test_checkpoints_survive_a_failing_eval_and_ctrl_c_and_the_resumed_run_reads
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
 
 
-def test_non_finite_steps_are_skipped_and_a_streak_stops_the_run(tiny_data, tmp_path,
-                                                                 monkeypatch):
+def test_non_finite_steps_are_skipped_and_a_streak_stops_the_run_and_a_full_disk(
+        tiny_data, tmp_path, monkeypatch):
     """From step 5 on the loss is NaN: those steps leave the weights and the optimizer
     alone, are counted, and the third in a row stops the run (exit status 1) naming the
     newest checkpoint, whose weights are finite and those of step 4. Weights that are not
-    finite are never saved. (A NaN step in bfloat16, and float16's loss-scale optimizer
+    finite are never saved; a save that fails (a full disk) is one message and leaves
+    nothing behind. (A NaN step in bfloat16, and float16's loss-scale optimizer
     skipping overflowed steps itself, counted the same way: tests/test_precision.py.)"""
     from t2tlike.errors import Stopped
     problem, data_dir = tiny_data
@@ -219,11 +221,28 @@ def test_non_finite_steps_are_skipped_and_a_streak_stops_the_run(tiny_data, tmp_
     for key in weights:
         assert np.isfinite(at_6.get_tensor(key)).all(), key
         np.testing.assert_array_equal(at_6.get_tensor(key), at_4.get_tensor(key))
-    trainer.model.trainable_variables[0].assign_add(
-        tf.fill(trainer.model.trainable_variables[0].shape, float("inf")))
+    finite = trainer.model.trainable_variables[0].numpy()
+    trainer.model.trainable_variables[0].assign_add(tf.fill(finite.shape, float("inf")))
     with pytest.raises(Stopped, match="not finite at step 8; nothing was saved"):
         trainer.save(8)
     assert not list(tmp_path.glob("model-8*"))
+
+    # a full disk while the checkpoint is written: one message, the previous one kept
+    trainer.model.trainable_variables[0].assign(finite)
+
+    def disk_full(*args, **kwargs):
+        assert list(tmp_path.glob("model-8_temp/*")), "the shards are written first"
+        raise tf.errors.ResourceExhaustedError(None, None, "model-8_temp/part-00000-of-00001."
+                                               "data-00000-of-00001: No space left on device")
+
+    monkeypatch.setattr(functional_saver.gen_io_ops, "merge_v2_checkpoints", disk_full)
+    with pytest.raises(Stopped, match=r"could not save the checkpoint of step 8 in .*: .*No "
+                                      r"space left on device\. The newest checkpoint, "
+                                      r".*model-6, has finite weights"):
+        trainer.save(8)
+    assert not list(tmp_path.glob("model-8*"))                    # no _temp folder left
+    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("model-6")
+    tf.train.load_checkpoint(str(tmp_path / "model-6"))          # readable
 
 
 def test_a_second_signal_exits_at_once(monkeypatch):
@@ -268,6 +287,14 @@ MULTI_REPLICA = textwrap.dedent("""
     two.build(batches[0])
     for mine, theirs in zip(two.model.trainable_variables, one.model.trainable_variables):
         mine.assign(theirs)
+    poison, loss_of = tf.Variable(0.0), two.model.training_loss
+
+    def poisoned(logits, features):   # when poison is set, NaN on the second replica only
+        num, den = loss_of(logits, features)
+        second = tf.distribute.get_replica_context().replica_id_in_sync_group == 1
+        return num * tf.where(second & (poison > 0), float("nan"), 1.0), den
+
+    two.model.training_loss = poisoned
     step_one, step_two = one.train_step(data), two.train_step()
     for batch in batches:   # each batch split over the two replicas
         halves = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))
@@ -275,17 +302,10 @@ MULTI_REPLICA = textwrap.dedent("""
         np.testing.assert_allclose(loss_two, loss_one, rtol=1e-4)
     for mine, theirs in zip(two.model.trainable_variables, one.model.trainable_variables):
         np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-3, atol=1e-5)
-    loss_of = two.model.training_loss
-
-    def poisoned(logits, features):   # NaN on the second replica only
-        num, den = loss_of(logits, features)
-        second = tf.distribute.get_replica_context().replica_id_in_sync_group == 1
-        return num * tf.where(second, float("nan"), 1.0), den
-
-    two.model.training_loss = poisoned
+    poison.assign(1.0)
     before = [v.numpy() for v in two.model.trainable_variables]
     updates = int(two.optimizer.iterations.numpy())
-    two.train_step()(next(iter(halves)))   # skipped on both replicas
+    step_two(next(iter(halves)))   # skipped on both replicas
     assert int(two.skipped_steps.numpy()) == 1 == int(two.consecutive_skipped.numpy())
     assert int(two.optimizer.iterations.numpy()) == updates
     for value, variable in zip(before, two.model.trainable_variables):
