@@ -1,10 +1,13 @@
-"""The training loop's run control: stopping on a signal and the progress line."""
+"""The training loop's run control: stopping on a signal or on divergence, and the
+progress line."""
 import os
 import signal
 import threading
 import time
 
 from absl import logging
+
+from t2tlike.errors import Stopped
 
 
 class StopOnSignal:
@@ -78,6 +81,18 @@ class Progress:
                      f"  skipped (non-finite) {skipped}" if skipped else "")
         self.last = now
         return {"steps_per_sec": steps_per_sec, "tokens_per_sec": tokens_per_sec}
+
+
+def stop_diverged(streak, limit, step, newest):
+    """Raises errors.Stopped (exit status 1) for a run whose last `streak` steps, up to
+    `step`, were skipped as not finite (`limit`: max_consecutive_skipped_steps); `newest`
+    names the newest checkpoint."""
+    steps = (f"the last {streak} steps, {step - streak + 1} to {step}, all skipped"
+             if streak > 1 else f"step {step}, skipped")
+    raise Stopped(f"training diverged: the loss or gradients were not finite (NaN or Inf) in "
+                  f"{steps} (max_consecutive_skipped_steps={limit}). {newest} Lower "
+                  "learning_rate_constant or raise learning_rate_warmup_steps and train into a "
+                  "new --output_dir, or resume to retry.", 1)
 
 
 def rss_mb():

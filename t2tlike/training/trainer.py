@@ -2,17 +2,16 @@
 
 Runs under a tf.distribute.Strategy (MirroredStrategy over all local GPUs when there are
 several, the one GPU, else the default CPU strategy). Every `local_eval_frequency` steps,
-at the last step and when the time budget is spent, it saves a checkpoint with a
-CheckpointManager and then evaluates with the problem's metrics; an eval that fails is
+at the last step and when the time budget is spent, it saves a checkpoint (see
+run_checkpoints.py) and then evaluates with the problem's metrics; an eval that fails is
 reported and training goes on. Checkpoints are also saved every `save_checkpoints_steps`
 steps and `save_checkpoints_secs` seconds. SIGTERM or SIGINT (a scheduler's preemption,
 Ctrl-C) stops it after the current step with a checkpoint of that step, raising
-`errors.Stopped` (a second signal exits at once). Re-running the same command resumes. A
-step whose loss or gradients are not finite (NaN, Inf) is skipped and counted;
-`max_consecutive_skipped_steps` in a row stop the run, and weights that are not finite are
-never saved. It
-writes TensorBoard summaries (loss, learning rate, metrics, throughput) and logs a
-progress line with steps/s, target tokens/s and the ETA.
+`errors.Stopped` (a second signal exits at once). Re-running the same command resumes,
+on the input batches that come next. A step whose loss or gradients are not finite is
+skipped and counted; `max_consecutive_skipped_steps` in a row stop the run. It writes
+TensorBoard summaries (loss, learning rate, metrics, throughput) and logs a progress
+line with steps/s, target tokens/s and the ETA.
 
 A MultiProblem trains on its tasks' mixture under the `multiproblem_*` schedule and is
 evaluated task by task (metrics named "TASK/metric"); see t2tlike/training/multitask.py.
@@ -26,12 +25,12 @@ import tensorflow as tf
 from absl import logging
 
 from t2tlike import metrics as metrics_lib
-from t2tlike import checkpoints, precision, run_config
+from t2tlike import precision, run_config
 from t2tlike.errors import Stopped
 from t2tlike.t2t_model import build_model
 from t2tlike.training import learning_rate as lr_lib
 from t2tlike.training import multitask as multitask_lib
-from t2tlike.training import optimizers, run_control
+from t2tlike.training import optimizers, run_checkpoints, run_control
 
 TRAIN, EVAL = "train", "eval"
 
@@ -99,11 +98,10 @@ class Trainer:
         # what a multi-problem adds to the loop (a task mixture, per-task eval); no-ops else
         self.tasks = multitask_lib.task_hooks(problem, hparams, data_dir)
         self.tasks.check_model(self.model)
-        self._state = dict(model=self.model, optimizer=self.optimizer, step=self.step,
-                           skipped_steps=self.skipped_steps, **self.tasks.checkpoint_items())
-        self.checkpoint = tf.train.Checkpoint(**self._state)
-        self.keep_checkpoint_max = keep_checkpoint_max
-        self.manager = self._manager(self.checkpoint)
+        self.checkpoints = run_checkpoints.RunCheckpoints(
+            output_dir, dict(model=self.model, optimizer=self.optimizer, step=self.step,
+                             skipped_steps=self.skipped_steps, **self.tasks.checkpoint_items()),
+            keep_checkpoint_max)
         self._train_writer = tf.summary.create_file_writer(output_dir)
         self._eval_writer = tf.summary.create_file_writer(os.path.join(output_dir, "eval"))
         self.metric_names = [m for m in problem.eval_metrics() if m in metrics_lib.METRICS]
@@ -293,13 +291,7 @@ class Trainer:
             tf.data.experimental.ExternalStatePolicy.IGNORE   # stay live after a restore
         train_ds = train_ds.with_options(options)
         self.build(next(iter(train_ds)))
-        # the newest checkpoint the state file lists whose files exist (deleting a broken
-        # one's files falls back to the one before)
-        listed = [p for p in self.manager.checkpoints if tf.io.gfile.exists(p + ".index")]
-        restored = listed[-1] if listed else None
-        if restored:
-            checkpoints.restore_run(self.checkpoint, restored,
-                                    previous=listed[-2] if len(listed) > 1 else None)
+        restored = self.checkpoints.restore_latest()
         start = int(self.step.numpy())
         if restored:
             logging.info("Resumed from %s at step %d.", restored, start)
@@ -311,7 +303,7 @@ class Trainer:
         train_fn, eval_fn = self.train_step(train_ds), self.eval_step(train_ds)
         if self.strategy.num_replicas_in_sync > 1:
             train_ds = self.strategy.experimental_distribute_dataset(train_ds)
-        iterator = self._input_iterator(train_ds, restored)
+        iterator = self.checkpoints.track_input(train_ds, restored)
         results = {}
         progress = run_control.Progress(start, self.train_steps, self.log_every_seconds,
                              deadline=started + self.max_train_seconds
@@ -356,82 +348,23 @@ class Trainer:
         self._flush()
         return results
 
-    def _manager(self, checkpoint):
-        return tf.train.CheckpointManager(checkpoint, self.output_dir,
-                                          max_to_keep=self.keep_checkpoint_max,
-                                          checkpoint_name="model")
-
-    def _input_iterator(self, dataset, restored):
-        """An iterator over the training input, at the position saved in checkpoint
-        `restored` (when given); from now on the checkpoints save its position too."""
-        iterator = iter(dataset)
-        why_not = checkpoints.can_save_position(iterator)
-        if why_not:
-            logging.warning("The input position is not saved with the checkpoints (%s): a "
-                            "resumed run reads its input from a fresh shuffle.", why_not)
-            return iterator
-        if restored:
-            failed = checkpoints.restore_data_position(iterator, restored)
-            if failed:
-                logging.warning("The input position is not restored (%s): the input starts "
-                                "from a fresh shuffle.", failed)
-                iterator = iter(dataset)
-            else:
-                logging.info("The input continues where %s left it.", restored)
-        self.manager = self._manager(tf.train.Checkpoint(
-            **self._state, **{checkpoints.DATA: iterator}))
-        return iterator
-
     def save(self, step):
-        """Writes the checkpoint of `step` (the manager keeps `keep_checkpoint_max`); weights
-        that are not finite are never saved (the run stops, the saved checkpoints kept)."""
-        if not bool(optimizers.all_finite(self.model.variables + self.optimizer.variables)):
-            self._flush()
-            raise Stopped(f"the weights or optimizer state are not finite at step {step}; "
-                          f"nothing was saved. {self._newest_checkpoint()}", 1)
+        """Writes the checkpoint of `step` (see RunCheckpoints.save: never non-finite
+        weights; a failed save stops the run, the saved checkpoints kept)."""
         try:
-            path = self.manager.save(checkpoint_number=step)
-        except (tf.errors.OpError, OSError) as e:   # a full disk, a failing file system
-            self._remove_unlisted(step)
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise Stopped(f"could not save the checkpoint of step {step} in "
-                          f"{self.output_dir}: {first}. {self._newest_checkpoint()} Free some "
-                          "space (or fix the folder) and run the same command again to resume "
-                          "from it.", 1) from None
-        logging.info("Saved %s.", path)
-        return path
-
-    def _remove_unlisted(self, step):
-        """Removes what a failed save of `step` left (its `_temp` folder, and its files
-        unless the state file lists them), so a full disk does not fill up further."""
-        prefix = os.path.join(self.output_dir, f"model-{step}")
-        for leftover in tf.io.gfile.glob(prefix + "_temp*"):
-            tf.io.gfile.rmtree(leftover) if tf.io.gfile.isdir(leftover) \
-                else tf.io.gfile.remove(leftover)
-        if prefix not in self.manager.checkpoints:
-            for leftover in tf.io.gfile.glob(prefix + ".*"):
-                tf.io.gfile.remove(leftover)
+            return self.checkpoints.save(
+                step, self.model.variables + self.optimizer.variables)
+        except Stopped:
+            self._flush()
+            raise
 
     def _stop_if_diverged(self, step):
         """Stops the run after `max_consecutive_skipped_steps` non-finite steps in a row."""
-        if self.max_consecutive_skipped <= 0:
-            return
-        streak = int(self.consecutive_skipped.numpy())
-        if streak >= self.max_consecutive_skipped:
+        if 0 < self.max_consecutive_skipped <= int(self.consecutive_skipped.numpy()):
             self._flush()
-            raise Stopped(
-                f"training diverged: the loss or gradients were not finite (NaN or Inf) in "
-                + (f"the last {streak} steps, {step - streak + 1} to {step}, all skipped "
-                   if streak > 1 else f"step {step}, skipped ") +
-                f"(max_consecutive_skipped_steps={self.max_consecutive_skipped}). "
-                f"{self._newest_checkpoint()} Lower learning_rate_constant or raise "
-                "learning_rate_warmup_steps and train into a new --output_dir, or resume "
-                "to retry.", 1)
-
-    def _newest_checkpoint(self):
-        newest = self.manager.latest_checkpoint
-        return (f"The newest checkpoint, {newest}, has finite weights." if newest
-                else "No checkpoint was saved.")
+            run_control.stop_diverged(int(self.consecutive_skipped.numpy()),
+                                      self.max_consecutive_skipped, step,
+                                      self.checkpoints.describe_newest())
 
     def _evaluate_or_report(self, eval_fn, step):
         """`evaluate`, or None with one error line when it fails: the checkpoint of this
