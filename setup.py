@@ -23,7 +23,8 @@ setup(
         "sacrebleu>=2.4",
         "tensorflow-datasets>=4.9.10,<5",   # tfds: problems; 4.9.10 tested with TF 2.21
     ],
-    extras_require={"test": ["pytest>=8"]},
+    # pytest-xdist: the suite runs in two worker processes (see the README)
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5"]},
     entry_points={
         "console_scripts": [
             f"{tool}=t2tlike_cli.{tool.replace('-', '_')}:console_main" for tool in TOOLS
