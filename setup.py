@@ -2,7 +2,7 @@
 from setuptools import setup
 
 TOOLS = ["t2t-datagen", "t2t-trainer", "t2t-decoder", "t2t-bleu", "t2t-avg-all",
-         "t2t-benchmark"]
+         "t2t-benchmark", "t2t-exporter"]
 
 setup(
     name="t2tlike",
@@ -22,6 +22,7 @@ setup(
         "sentencepiece>=0.2",
         "sacrebleu>=2.4",
         "tensorflow-datasets>=4.9.10,<5",   # tfds: problems; 4.9.10 tested with TF 2.21
+        "tensorflow-text>=2.21,<2.22",   # SentencePiece inside exported SavedModels
     ],
     # pytest-xdist: the suite runs in two worker processes (see the README)
     extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5"]},

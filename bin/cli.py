@@ -40,6 +40,9 @@ flags.DEFINE_string("checkpoint_path", None, "A checkpoint to restore (a prefix,
                     "latest in --output_dir); t2t-benchmark's decode figures use its weights "
                     "(default: the freshly trained model, which rarely emits EOS, so a "
                     "worst-case figure).")
+flags.DEFINE_string("decode_hparams", "", "t2t-decoder, t2t-exporter: decode hparams, e.g. "
+                    "'beam_size=4,alpha=0.6,extra_length=100,batch_size=32,return_beams=false,"
+                    "num_samples=-1,buffer_size=10000,max_input_size=-1'.")
 flags.DEFINE_bool("registry_help", False, "List every registered name and exit.")
 flags.DEFINE_integer("random_seed", None, "Random seed (unset: not seeded).")
 flags.DEFINE_integer("intra_op_parallelism_threads", 0, "Threads one op (a matmul) may use "
@@ -136,6 +139,24 @@ def require(*names):
     missing = [n for n in names if FLAGS[n].value in (None, "")]
     if missing:
         raise UserError(f"missing required flag(s): {', '.join('--' + n for n in missing)}.")
+
+
+def restore_trained_model(problem, decode_hparams):
+    """(checkpoint, hparams, model, decode hparams) of the run that --output_dir /
+    --checkpoint_path name: the model built with the run's hparams (its hparams.json, or
+    --hparams_set) and --hparams, restored strictly; decode_hparams' max_input_size -1
+    becomes the problem's max_length (what the model was trained on)."""
+    from t2tlike.decoding import decoder as decoder_lib
+    from t2tlike.t2t_model import build_model
+    checkpoint = decoder_lib.checkpoint_prefix(FLAGS.checkpoint_path or FLAGS.output_dir,
+                                               run_dir=not FLAGS.checkpoint_path)
+    hparams = decoder_lib.trained_hparams(FLAGS.output_dir, FLAGS.hparams_set,
+                                          FLAGS.hparams).freeze()
+    if decode_hparams.max_input_size < 0:
+        decode_hparams = decode_hparams.replace(max_input_size=problem.max_length(hparams))
+    model = build_model(FLAGS.model, hparams, problem.get_hparams(hparams, FLAGS.data_dir))
+    decoder_lib.load(model, checkpoint)
+    return checkpoint, hparams, model, decode_hparams
 
 
 def run(main, argv=None):

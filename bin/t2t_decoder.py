@@ -33,9 +33,6 @@ from t2tlike_cli import cli
 
 FLAGS = flags.FLAGS
 
-flags.DEFINE_string("decode_hparams", "", "Decode hparams: 'beam_size=4,alpha=0.6,"
-                    "extra_length=100,batch_size=32,return_beams=false,num_samples=-1,"
-                    "buffer_size=10000,max_input_size=-1'.")
 flags.DEFINE_bool("decode_resume", False, "Continue a --decode_to_file that a killed run "
                   "left part-way (its .incomplete file), instead of starting afresh.")
 flags.DEFINE_string("decode_from_file", None, "Decode the lines of this file.")
@@ -55,7 +52,6 @@ def main(argv):
     from t2tlike.decoding import tasks
     from t2tlike.errors import UserError
     from t2tlike.files import read_text, writable_dir
-    from t2tlike.t2t_model import build_model
     cli.require("problem", "model", "data_dir")
     if not (FLAGS.output_dir or FLAGS.checkpoint_path):
         raise UserError("missing required flag: --output_dir (or --checkpoint_path).")
@@ -74,16 +70,10 @@ def main(argv):
     if FLAGS.decode_resume and not (FLAGS.decode_from_file and FLAGS.decode_to_file):
         raise UserError("--decode_resume continues a --decode_to_file of a "
                         "--decode_from_file: give both.")
-    checkpoint = decoder_lib.checkpoint_prefix(FLAGS.checkpoint_path or FLAGS.output_dir,
-                                               run_dir=not FLAGS.checkpoint_path)
-    hparams = decoder_lib.trained_hparams(FLAGS.output_dir, FLAGS.hparams_set,
-                                          FLAGS.hparams).freeze()
     task = tasks.task_index(problem, FLAGS.task)
     encoders = tasks.feature_encoders(problem, FLAGS.data_dir, task)
-    if dhp.max_input_size < 0:   # what the model was trained on
-        dhp = dhp.replace(max_input_size=problem.max_length(hparams))
-    model = build_model(FLAGS.model, hparams, problem.get_hparams(hparams, FLAGS.data_dir))
-    logging.info("Restored %s", decoder_lib.load(model, checkpoint))
+    checkpoint, hparams, model, dhp = cli.restore_trained_model(problem, dhp)
+    logging.info("Restored %s", checkpoint)
     decoder = decoder_lib.Decoder(model, encoders.get("inputs"), encoders["targets"], dhp,
                                   class_label=tasks.is_class_label(model, task))
     if FLAGS.decode_interactive:

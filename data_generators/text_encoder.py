@@ -70,6 +70,18 @@ class TextEncoder:
             raise NotImplementedError("this TextEncoder was built without a vocab_size")
         return self._vocab_size
 
+    # In-graph versions (an exported SavedModel's tokenisation): strings [batch] -> ragged
+    # ids [batch, (len)], and ragged ids (cut at EOS, no padding) -> strings [batch].
+    def tf_encode(self, strings):
+        import tensorflow as tf
+        words = tf.strings.split(strings)
+        return tf.strings.to_number(words, tf.int32) + self._num_reserved_ids
+
+    def tf_decode(self, ids):
+        import tensorflow as tf
+        return tf.strings.reduce_join(tf.strings.as_string(ids - self._num_reserved_ids),
+                                      axis=-1, separator=" ")
+
 
 class ByteTextEncoder(TextEncoder):
     """UTF-8 bytes, each shifted past the reserved ids."""
@@ -87,6 +99,19 @@ class ByteTextEncoder(TextEncoder):
     def decode_list(self, ids):
         return [chr(int(i) - self._num_reserved_ids) if int(i) >= self._num_reserved_ids
                 else RESERVED_TOKENS[int(i)] for i in ids]
+
+    def tf_encode(self, strings):
+        import tensorflow as tf
+        chars = tf.strings.bytes_split(strings)
+        values = tf.reshape(tf.io.decode_raw(chars.flat_values, tf.uint8), [-1])
+        return chars.with_flat_values(tf.cast(values, tf.int32) + self._num_reserved_ids)
+
+    def tf_decode(self, ids):
+        import tensorflow as tf
+        table = tf.constant([bytes([b]) for b in range(256)])
+        ids = tf.ragged.boolean_mask(ids, ids >= self._num_reserved_ids)
+        text = tf.strings.reduce_join(tf.gather(table, ids - self._num_reserved_ids), axis=-1)
+        return tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace")
 
     @property
     def vocab_size(self):
@@ -155,6 +180,25 @@ class SentencePieceEncoder(TextEncoder):
 
     def decode_list(self, ids):
         return [self._sp.id_to_piece(int(i)) for i in ids]
+
+    def tf_encode(self, strings):
+        return self._tf_tokenizer().tokenize(strings)
+
+    def tf_decode(self, ids):
+        return self._tf_tokenizer().detokenize(ids)
+
+    def tf_resources(self):
+        """What an export must keep with the graph: the tokenizer's model resource."""
+        return [self._tf_tokenizer()]
+
+    def _tf_tokenizer(self):
+        """tensorflow-text's SentencePiece op with this model (its bytes go into the graph,
+        so an export needs no file beside it)."""
+        if getattr(self, "_tokenizer", None) is None:
+            import tensorflow_text
+            with open(self.model_path, "rb") as f:
+                self._tokenizer = tensorflow_text.SentencepieceTokenizer(model=f.read())
+        return self._tokenizer
 
     @property
     def vocab_size(self):

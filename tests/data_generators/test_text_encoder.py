@@ -197,3 +197,20 @@ def test_class_label_encoder_errors():
         ClassLabelEncoder(["a", "b", "a"])
     with pytest.raises(UserError, match="no class labels"):
         ClassLabelEncoder([])
+
+
+@pytest.mark.parametrize("kind", ["integer", "byte", "sentencepiece"])
+def test_the_in_graph_encoders_equal_the_python_ones(kind, sp_encoder):
+    """What an exported SavedModel runs (tf_encode / tf_decode) gives the same ids and
+    text as encode / decode."""
+    import tensorflow as tf
+    encoder, lines = {
+        "integer": (TextEncoder(), ["1 0 1 1", "7", "3 12 0"]),
+        "byte": (ByteTextEncoder(), ["café", "a b", "ünï €"]),
+        "sentencepiece": (sp_encoder, corpus(5, seed=2) + ["café über the river"]),
+    }[kind]
+    ids = encoder.tf_encode(tf.constant(lines))
+    assert ids.to_list() == [encoder.encode(line) for line in lines]
+    texts = encoder.tf_decode(ids).numpy()
+    assert [t.decode("utf-8") for t in texts] == [encoder.decode(encoder.encode(line))
+                                                  for line in lines]

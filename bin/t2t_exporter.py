@@ -1,0 +1,58 @@
+r"""t2t-exporter: a trained model as a TensorFlow SavedModel that answers raw text.
+
+  t2t-exporter --problem=P --model=transformer --hparams_set=transformer_base \
+               --data_dir=$D --output_dir=$O [--checkpoint_path=$O/model-N] \
+               [--decode_hparams="beam_size=4,alpha=0.6"] [--export_dir=DIR]
+
+Restores the run's latest checkpoint (or --checkpoint_path), strictly, and writes
+<output_dir>/export/<unix time>/ (the layout TensorFlow Serving watches) or --export_dir:
+signature serving_default takes UTF-8 strings and returns the decodes and their scores,
+serving_ids takes and returns ids; the search (greedy or beam, the --decode_hparams given
+here) runs inside the graph. See t2tlike/export.py.
+"""
+import os
+import time
+
+from absl import flags
+
+from t2tlike_cli import cli
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("export_dir", None, "Where the SavedModel goes (must not exist; default: "
+                    "<output_dir>/export/<unix time>).")
+
+
+def main(argv):
+    from t2tlike import export, registry
+    from t2tlike.decoding import decoder as decoder_lib
+    from t2tlike.errors import UserError
+    cli.require("problem", "model", "data_dir")
+    if not (FLAGS.output_dir or FLAGS.checkpoint_path):
+        raise UserError("missing required flag: --output_dir (or --checkpoint_path).")
+    if not (FLAGS.export_dir or FLAGS.output_dir):
+        raise UserError("missing required flag: --export_dir (or --output_dir, whose "
+                        "export/<unix time> is the default).")
+    if FLAGS.export_dir and os.path.exists(FLAGS.export_dir):
+        raise UserError(f"--export_dir={FLAGS.export_dir} exists already; exports are never "
+                        "overwritten. Give a new folder.")
+    problem = registry.problem(FLAGS.problem)
+    registry.model(FLAGS.model)
+    dhp = decoder_lib.decode_hparams(FLAGS.decode_hparams)
+    if dhp.num_samples > 0 or dhp.write_beam_scores:
+        raise UserError("--decode_hparams: num_samples and write_beam_scores apply to "
+                        "decoding files, not to an export; leave them out.")
+    encoders = problem.get_feature_encoders(FLAGS.data_dir)
+    checkpoint, _, model, dhp = cli.restore_trained_model(problem, dhp)
+    export_dir = FLAGS.export_dir or os.path.join(FLAGS.output_dir, "export",
+                                                  str(int(time.time())))
+    export.export_model(model, encoders.get("inputs"), encoders["targets"], dhp, export_dir)
+    print(f"Exported {checkpoint} to {export_dir}")
+
+
+def console_main():
+    cli.run(main)
+
+
+if __name__ == "__main__":
+    console_main()

@@ -1,0 +1,112 @@
+"""Exporting a trained model as a TensorFlow SavedModel that answers raw text.
+
+`export_model` writes, through Keras's `keras.export.ExportArchive`, a SavedModel with:
+
+  serving_default   strings [batch] (UTF-8 lines, as t2t-decoder reads them) ->
+                    {"outputs": strings [batch] (with return_beams: [batch, beam_size]),
+                     "scores": float32 [batch] (or [batch, beam_size])}
+  serving_ids       int32 [batch, length] (input ids ending in EOS, padded with 0; for a
+                    model without inputs, prompt ids without EOS) ->
+                    {"outputs": int32 [batch, beam_size, length], "scores": [batch, beam_size]}
+
+Greedy or beam search runs inside the graph with the decode hparams given at export time
+(beam_size, alpha, extra_length, early_stopping, return_beams, max_input_size), and the
+text is encoded and decoded in the graph by the problem's encoders (`tf_encode` /
+`tf_decode`: SentencePiece through tensorflow-text, integer and byte encoders through
+string ops), so the decodes equal t2t-decoder's. Loading needs TensorFlow, and
+tensorflow-text for a SentencePiece problem (`import tensorflow_text` registers its ops):
+
+    import tensorflow as tf, tensorflow_text  # noqa
+    translate = tf.saved_model.load(export_dir).signatures["serving_default"]
+    translate(tf.constant(["ein Mann fährt Rad ."]))["outputs"]
+
+An encoder without in-graph versions (a token-list vocabulary, class labels) gets the ids
+signature only, with a warning. The export is written to a temporary folder beside
+`export_dir` and renamed into place, so a server watching the folder never sees half of
+one.
+"""
+import os
+import shutil
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from t2tlike.decoding.ids import EOS_ID, PAD_ID
+from t2tlike.errors import UserError
+
+
+def has_graph_text(encoder):
+    return hasattr(encoder, "tf_encode") and hasattr(encoder, "tf_decode")
+
+
+def _cut_at_eos(ids):
+    """ids [n, length] -> ragged [n, (length)]: the ids before the first EOS, no padding."""
+    before_eos = tf.equal(tf.cumsum(tf.cast(tf.equal(ids, EOS_ID), tf.int32), axis=1), 0)
+    return tf.ragged.boolean_mask(ids, before_eos & tf.not_equal(ids, PAD_ID))
+
+
+def export_model(model, input_encoder, target_encoder, hparams, export_dir):
+    """Writes the SavedModel of `model` (weights restored) to `export_dir` (which must not
+    exist yet); `hparams`: the decode hparams. Returns `export_dir`."""
+    if os.path.exists(export_dir):
+        raise UserError(f"--export_dir={export_dir} exists already; exports are never "
+                        "overwritten. Give a new folder (the default is a new timestamp).")
+    has_inputs = bool(getattr(model, "has_inputs", True))
+    source = input_encoder if has_inputs else target_encoder
+    decode = dict(beam_size=hparams.beam_size, alpha=hparams.alpha,
+                  extra_length=hparams.extra_length, early_stopping=hparams.early_stopping)
+    feature = "inputs" if has_inputs else "targets"
+
+    def infer(ids):
+        out = model.infer({feature: ids}, return_beams=True, **decode)
+        return {"outputs": out["outputs"], "scores": out["scores"]}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    ids_fn = tf.function(infer, input_signature=[tf.TensorSpec([None, None], tf.int32)],
+                         autograph=False)
+    archive.add_endpoint("serving_ids", ids_fn)
+    texts = has_graph_text(source) and has_graph_text(target_encoder)
+    if texts:
+        for encoder in {id(source): source, id(target_encoder): target_encoder}.values():
+            for resource in getattr(encoder, "tf_resources", lambda: [])():
+                archive.track(resource)   # e.g. tensorflow-text's SentencePiece model
+        archive.add_endpoint("serving_default", tf.function(
+            lambda strings: _text_signature(strings, infer, source, target_encoder, hparams,
+                                            has_inputs),
+            input_signature=[tf.TensorSpec([None], tf.string)], autograph=False))
+    else:
+        logging.warning("The problem's encoders (%s, %s) have no in-graph version: the export "
+                        "takes and returns ids only (signature serving_ids).",
+                        type(source).__name__, type(target_encoder).__name__)
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".{os.path.basename(export_dir)}.incomplete")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        archive.write_out(tmp, verbose=False)
+        os.replace(tmp, export_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    logging.info("Exported %s (signatures: %s).", export_dir,
+                 "serving_default (text), serving_ids" if texts else "serving_ids")
+    return export_dir
+
+
+def _text_signature(strings, infer, source, target_encoder, hparams, has_inputs):
+    ids = source.tf_encode(tf.strings.strip(strings))
+    limit = hparams.max_input_size
+    if limit > 0:   # as the decoder: the first ids of an input, the last of a prompt
+        ids = ids[:, :limit] if has_inputs else ids[:, -limit:]
+    if has_inputs:
+        eos = tf.RaggedTensor.from_tensor(tf.fill([tf.shape(strings)[0], 1], EOS_ID))
+        ids = tf.concat([tf.cast(ids, tf.int32), eos], axis=1)
+    out = infer(tf.cast(ids, tf.int32).to_tensor(PAD_ID))
+    outputs, scores = out["outputs"], out["scores"]
+    beams = tf.shape(outputs)[1]
+    flat = tf.reshape(outputs, [-1, tf.shape(outputs)[2]])
+    texts = tf.reshape(target_encoder.tf_decode(_cut_at_eos(flat)), [-1, beams])
+    if hparams.return_beams:
+        return {"outputs": texts, "scores": scores}
+    return {"outputs": texts[:, 0], "scores": scores[:, 0]}

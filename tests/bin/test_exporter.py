@@ -1,0 +1,75 @@
+"""t2t-exporter: the SavedModel answers raw strings exactly as t2t-decoder does on the same
+checkpoint and decode hparams, loaded in a process that imports only TensorFlow and
+tensorflow-text; bad input is one message."""
+import json
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+
+from cli_helpers import TOY_PROBLEM, USR_DIR
+
+LOAD = """
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
+lines = open(sys.argv[1], encoding="utf-8").read().split("\\n")[:-1]
+out = {}
+for path in sys.argv[2:]:
+    translate = tf.saved_model.load(path).signatures["serving_default"]
+    result = translate(tf.constant(lines))
+    out[path] = [o.decode("utf-8") for o in result["outputs"].numpy()]
+    assert result["scores"].shape == (len(lines),)
+out["imported"] = sorted(m for m in sys.modules if m.startswith(("t2tlike", "data_generators")))
+print(json.dumps(out))
+"""
+
+
+def _args(data_dir, out_dir):
+    return [f"--t2t_usr_dir={USR_DIR}", f"--problem={TOY_PROBLEM}", "--model=transformer",
+            f"--data_dir={data_dir}", f"--output_dir={out_dir}"]
+
+
+@pytest.mark.slow
+def test_an_export_decodes_raw_strings_as_the_decoder_does(run_cli, toy_trained, tmp_path):
+    data_dir, out_dir = toy_trained
+    words = "the a cat dog sat on mat red big small blue runs".split()
+    rng = random.Random(0)
+    src = tmp_path / "in.txt"
+    src.write_text("".join(" ".join(rng.choice(words) for _ in range(rng.randint(1, 6))) + "\n"
+                           for _ in range(200)))
+    exports, expected = [], {}
+    for decode in ("beam_size=2,alpha=0.6", "beam_size=1"):
+        export_dir = tmp_path / f"export_{decode[10]}"
+        code, stdout, err = run_cli("t2t-exporter", *_args(data_dir, out_dir),
+                                    f"--decode_hparams={decode}", f"--export_dir={export_dir}")
+        assert code == 0, err
+        assert sorted(os.listdir(export_dir)) == ["assets", "fingerprint.pb", "saved_model.pb",
+                                                  "variables"]
+        dst = tmp_path / f"decoder_{decode[10]}.txt"
+        code, _, err = run_cli("t2t-decoder", *_args(data_dir, out_dir),
+                               f"--decode_hparams={decode},batch_size=16",
+                               f"--decode_from_file={src}", f"--decode_to_file={dst}")
+        assert code == 0, err
+        exports.append(str(export_dir))
+        expected[str(export_dir)] = dst.read_text(encoding="utf-8").split("\n")[:-1]
+    assert not [p for p in os.listdir(tmp_path) if "incomplete" in p]
+    proc = subprocess.run([sys.executable, "-c", LOAD, str(src), *exports], capture_output=True,
+                          text=True, timeout=300, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert loaded.pop("imported") == []
+    for path in exports:
+        assert loaded[path] == expected[path]
+        assert len(set(loaded[path])) > 5, loaded[path][:10]   # not one output for all
+
+
+def test_exporting_without_a_checkpoint_or_over_an_export_is_one_message(run_cli, toy_trained,
+                                                                         toy_data, tmp_path):
+    code, _, err = run_cli("t2t-exporter", *_args(toy_data, tmp_path / "untrained"))
+    assert code == 2 and "no checkpoint in" in err and "Traceback" not in err
+    data_dir, out_dir = toy_trained
+    code, _, err = run_cli("t2t-exporter", *_args(data_dir, out_dir), f"--export_dir={tmp_path}")
+    assert code == 2 and "exists already; exports are never overwritten" in err
