@@ -17,7 +17,8 @@ LEVELS = [
     ("t2tlike.decoding.ids", "t2tlike.decoding.beam_search", "t2tlike.decoding.search"),
     ("t2tlike.t2t_model",),
     ("t2tlike.models",),
-    ("t2tlike.decoding.decoder", "t2tlike.decoding.tasks", "t2tlike.export"),
+    ("t2tlike.decoding.decoder", "t2tlike.decoding.tasks", "t2tlike.export",
+     "t2tlike.serving"),
     ("t2tlike.training",),
 ]
 DATA_SIDE_MAY_USE = LEVELS[0] + ("t2tlike.decoding.ids",)

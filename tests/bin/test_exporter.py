@@ -1,6 +1,6 @@
 """t2t-exporter: the SavedModel answers raw strings exactly as t2t-decoder does on the same
 checkpoint and decode hparams, loaded in a process that imports only TensorFlow and
-tensorflow-text; bad input is one message."""
+tensorflow-text, and through serving.Translator; bad input is one message."""
 import json
 import os
 import random
@@ -64,6 +64,14 @@ def test_an_export_decodes_raw_strings_as_the_decoder_does(run_cli, toy_trained,
     for path in exports:
         assert loaded[path] == expected[path]
         assert len(set(loaded[path])) > 5, loaded[path][:10]   # not one output for all
+
+    from t2tlike import serving   # the Python API, in this process
+    translate = serving.Translator(exports[0], batch_size=7)
+    lines = src.read_text(encoding="utf-8").split("\n")[:20]
+    assert translate(lines) == expected[exports[0]][:20]
+    assert translate(lines[3]) == expected[exports[0]][3]
+    (decode, score), = translate(lines[:1], with_scores=True)
+    assert decode == expected[exports[0]][0] and score < 0
 
 
 def test_exporting_without_a_checkpoint_or_over_an_export_is_one_message(run_cli, toy_trained,
