@@ -37,6 +37,10 @@ def main(argv):
         raise UserError(f"--export_dir={FLAGS.export_dir} exists already; exports are never "
                         "overwritten. Give a new folder.")
     problem = registry.problem(FLAGS.problem)
+    if getattr(problem, "num_tasks", None):
+        raise UserError(f"--problem={FLAGS.problem} has several tasks; exporting a multi-task "
+                        "model (a task per request) is not supported yet. Decode it with "
+                        "t2t-decoder --task=NAME.")
     registry.model(FLAGS.model)
     dhp = decoder_lib.decode_hparams(FLAGS.decode_hparams)
     if dhp.num_samples > 0 or dhp.write_beam_scores:

@@ -87,9 +87,7 @@ class Trainer:
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         logging.info("Training %s on %s: %s.", model_name, problem.name,
                      precision.describe(self.model.precision))
-        # steps whose loss or gradients were not finite (NaN, Inf; a float16 overflow):
-        # skipped, the weights left alone; max_consecutive_skipped_steps in a row stop
-        # the run (0: never)
+        # steps skipped as not finite (NaN, Inf; a float16 overflow), in all and in a row
         self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
                                          name="skipped_steps")
         self.consecutive_skipped = tf.Variable(0, dtype=tf.int64, trainable=False,

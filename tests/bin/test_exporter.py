@@ -74,10 +74,14 @@ def test_an_export_decodes_raw_strings_as_the_decoder_does(run_cli, toy_trained,
     assert decode == expected[exports[0]][0] and score < 0
 
 
-def test_exporting_without_a_checkpoint_or_over_an_export_is_one_message(run_cli, toy_trained,
+def test_exporting_without_a_checkpoint_over_an_export_or_a_multi_task_is_one_message(run_cli, toy_trained,
                                                                          toy_data, tmp_path):
     code, _, err = run_cli("t2t-exporter", *_args(toy_data, tmp_path / "untrained"))
     assert code == 2 and "no checkpoint in" in err and "Traceback" not in err
     data_dir, out_dir = toy_trained
     code, _, err = run_cli("t2t-exporter", *_args(data_dir, out_dir), f"--export_dir={tmp_path}")
     assert code == 2 and "exists already; exports are never overwritten" in err
+    code, _, err = run_cli("t2t-exporter", "--problem=algorithmic_reverse_binary40+"
+                           "algorithmic_identity_binary40", "--model=transformer",
+                           f"--data_dir={data_dir}", f"--output_dir={out_dir}")
+    assert code == 2 and "has several tasks" in err and "Traceback" not in err
