@@ -22,7 +22,7 @@ from absl import logging
 from data_generators.download import (  # noqa: F401 (T2T's names for them)
     TEMP_SUFFIX, DownloadError, maybe_download)
 from t2tlike import files
-from t2tlike.errors import UserError
+from t2tlike.errors import UserError, first_line
 
 
 SHUFFLED_SUFFIX = ".shuffled" + TEMP_SUFFIX   # `<shard>.incomplete` + this, while shuffling
@@ -170,9 +170,8 @@ def generate_files(generator, output_filenames, max_cases=None, total=None, shuf
                 _shuffle_file(tmp, os.path.basename(final), seed)
     except (OSError, tf.errors.OpError) as e:   # a full disk, a failing file system
         remove_temporaries()
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise UserError(f"could not write {os.path.basename(output_filenames[0])}... in "
-                        f"{folder or '.'}: {first}. Nothing of them was kept; free some space "
+                        f"{folder or '.'}: {first_line(e)}. Nothing of them was kept; free some space "
                         "(or fix the folder) and run t2t-datagen again.") from None
     except (Exception, KeyboardInterrupt):   # a source that fails, Ctrl-C: nothing kept
         remove_temporaries()

@@ -14,7 +14,7 @@ import re
 import tensorflow as tf
 from tensorflow.core.protobuf import trackable_object_graph_pb2
 
-from t2tlike.errors import UserError
+from t2tlike.errors import UserError, first_line
 
 _GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 _HINT = ("It was written by another model or other hparams: pass the run's own "
@@ -89,8 +89,7 @@ def restore_data_position(iterator, path):
         status = tf.train.Checkpoint(**{DATA: iterator}).restore(path)
         status.assert_existing_objects_matched().expect_partial()   # the rest: restore_run
     except (tf.errors.OpError, ValueError, AssertionError) as e:
-        return "the input pipeline does not match the saved position (" + (
-            str(e).strip().splitlines() or [type(e).__name__])[0] + ")"
+        return f"the input pipeline does not match the saved position ({first_line(e)})"
     return None
 
 
@@ -102,8 +101,7 @@ def can_save_position(iterator):
     try:
         iterator._serialize_to_tensors()   # the state a save writes
     except (tf.errors.OpError, ValueError, TypeError) as e:
-        return "its pipeline cannot be serialized (" + (
-            str(e).strip().splitlines() or [type(e).__name__])[0] + ")"
+        return f"its pipeline cannot be serialized ({first_line(e)})"
     return None
 
 
@@ -111,12 +109,11 @@ def _restore(checkpoint, path, what, hint, fallback=""):
     try:
         status = checkpoint.restore(path)
     except (ValueError, tf.errors.InvalidArgumentError) as e:   # a shape differs
-        first = str(e).strip().splitlines()[0]
-        raise CheckpointMismatchError(f"checkpoint {path} does not fit this {what}: {first} "
+        raise CheckpointMismatchError(f"checkpoint {path} does not fit this {what}: "
+                                      f"{first_line(e)} "
                                       f"{hint}") from None
     except tf.errors.OpError as e:   # truncated, garbled, missing files
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"checkpoint {path} cannot be read ({first}): it is truncated or "
+        raise UserError(f"checkpoint {path} cannot be read ({first_line(e)}): it is truncated or "
                         f"corrupt.{fallback}") from None
     try:
         status.assert_existing_objects_matched()

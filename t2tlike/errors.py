@@ -29,6 +29,12 @@ def did_you_mean(name, candidates, limit=3):
     return f" Did you mean: {', '.join(close)}?" if close else ""
 
 
+def first_line(error):
+    """The first line of an exception's message (its type's name when it has none): what
+    a one-line report of a TensorFlow or OS error keeps."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 class Stopped(Exception):
     """A run stopped on request (a signal) after keeping its work. The CLIs print the
     message and exit with `exit_status`: the shell's 128 + the signal's number (143 for

@@ -5,7 +5,9 @@ later run) ever sees one half written.
 `path` (a rename within one filesystem is atomic): `path` holds either its old content or
 all of the new one, and an interrupted write leaves no `.tmp` behind.
 
-`folder_lock` keeps a second tool run out of a folder another one is writing.
+`read_text` / `read_lines` read a UTF-8 file whole or a line at a time, with one clear
+error for a missing file or bytes that are not UTF-8. `folder_lock` keeps a second tool
+run out of a folder another one is writing.
 """
 import contextlib
 import fcntl
@@ -45,14 +47,35 @@ def atomic_write(path, content):
 def read_text(path, what):
     """The UTF-8 text of file `path`; `what` names it in errors (e.g. "--reference").
     A missing file, a folder or bytes that are not UTF-8 raise UserError."""
-    if not os.path.isfile(path):
-        raise UserError(f"{what}: {path} does not exist or is not a file.")
+    _check_file(path, what)
     try:
         with open(path, encoding="utf-8") as f:
             return f.read()
     except UnicodeDecodeError as e:
-        raise UserError(f"{what}: {path} is not valid UTF-8 ({e.reason} at byte {e.start}); "
-                        "convert it, e.g. iconv -f LATIN1 -t UTF-8.") from None
+        raise _not_utf8(path, what, f"{e.reason} at byte {e.start}") from None
+
+
+def read_lines(path, what):
+    """The lines of UTF-8 file `path`, one at a time (memory holds one), without their
+    line ends (a last line without one counts); errors as `read_text`'s."""
+    _check_file(path, what)
+    with open(path, encoding="utf-8") as f:
+        number = 0
+        try:
+            for number, line in enumerate(f, 1):
+                yield line[:-1] if line.endswith("\n") else line
+        except UnicodeDecodeError as e:
+            raise _not_utf8(path, what, f"line {number + 1}: {e.reason}") from None
+
+
+def _check_file(path, what):
+    if not os.path.isfile(path):
+        raise UserError(f"{what}: {path} does not exist or is not a file.")
+
+
+def _not_utf8(path, what, where):
+    return UserError(f"{what}: {path} is not valid UTF-8 ({where}); convert it, e.g. "
+                     "iconv -f LATIN1 -t UTF-8.")
 
 
 def writable_dir(path, what):

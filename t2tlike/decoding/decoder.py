@@ -32,7 +32,7 @@ from absl import logging
 from t2tlike import checkpoints, metrics, run_config
 from t2tlike.decoding.ids import EOS_ID, cut_at_eos, input_ids
 from t2tlike.errors import UserError
-from t2tlike.files import atomic_write
+from t2tlike.files import atomic_write, read_lines
 from t2tlike.hparams import HParams, create_hparams
 from t2tlike.layers import modalities
 
@@ -225,7 +225,7 @@ class Decoder:
         elif partial and os.path.exists(partial):
             logging.info("Starting %s afresh (--decode_resume would continue the %s left by a "
                          "run that stopped).", output_path, partial)
-        lines = _read_lines(input_path, "--decode_from_file")
+        lines = read_lines(input_path, "--decode_from_file")
         if self.hparams.num_samples > 0:
             lines = itertools.islice(lines, self.hparams.num_samples)
         lines = itertools.islice(lines, done, None)
@@ -298,22 +298,6 @@ class Decoder:
 
 
 PARTIAL_SUFFIX = ".incomplete"
-
-
-def _read_lines(path, what):
-    """The lines of UTF-8 file `path`, one at a time, without their line ends (a last line
-    without one counts); `what` names it in errors. Not a file, or bytes that are not
-    UTF-8: UserError."""
-    if not os.path.isfile(path):
-        raise UserError(f"{what}: {path} does not exist or is not a file.")
-    with open(path, encoding="utf-8") as f:
-        number = 0
-        try:
-            for number, line in enumerate(f, 1):
-                yield line[:-1] if line.endswith("\n") else line
-        except UnicodeDecodeError as e:
-            raise UserError(f"{what}: {path} is not valid UTF-8 (line {number + 1}: "
-                            f"{e.reason}); convert it, e.g. iconv -f LATIN1 -t UTF-8.") from None
 
 
 def _complete_records(path, delimiter):

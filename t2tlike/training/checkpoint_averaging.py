@@ -20,7 +20,7 @@ import tempfile
 import numpy as np
 from absl import logging
 
-from t2tlike.errors import UserError
+from t2tlike.errors import UserError, first_line
 from t2tlike.files import atomic_write
 
 CHECKPOINT_NAME = "model"          # the trainer's CheckpointManager checkpoint_name
@@ -71,8 +71,7 @@ def _reader(prefix):
     try:
         return tf.train.load_checkpoint(prefix)
     except (tf.errors.OpError, ValueError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"checkpoint {prefix} cannot be read ({first}): it is truncated or "
+        raise UserError(f"checkpoint {prefix} cannot be read ({first_line(e)}): it is truncated or "
                         "corrupt. Delete its files and its line in the `checkpoint` state "
                         "file, or raise --min_steps past it.") from None
 

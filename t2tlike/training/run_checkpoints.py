@@ -20,7 +20,7 @@ import tensorflow as tf
 from absl import logging
 
 from t2tlike import checkpoints
-from t2tlike.errors import Stopped
+from t2tlike.errors import Stopped, first_line
 from t2tlike.training import optimizers
 
 
@@ -77,9 +77,8 @@ class RunCheckpoints:
             path = self.manager.save(checkpoint_number=step)
         except (tf.errors.OpError, OSError) as e:   # a full disk, a failing file system
             self._remove_unlisted(step)
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise Stopped(f"could not save the checkpoint of step {step} in "
-                          f"{self.output_dir}: {first}. {self.describe_newest()} Free some "
+                          f"{self.output_dir}: {first_line(e)}. {self.describe_newest()} Free some "
                           "space (or fix the folder) and run the same command again to resume "
                           "from it.", 1) from None
         logging.info("Saved %s.", path)

@@ -26,7 +26,7 @@ from absl import logging
 
 from t2tlike import metrics as metrics_lib
 from t2tlike import precision, run_config
-from t2tlike.errors import Stopped
+from t2tlike.errors import Stopped, first_line
 from t2tlike.t2t_model import build_model
 from t2tlike.training import learning_rate as lr_lib
 from t2tlike.training import multitask as multitask_lib
@@ -372,7 +372,7 @@ class Trainer:
         except Exception as e:   # noqa: BLE001 - reported, not hidden (tf OpErrors included)
             logging.error("Evaluation at step %d failed, training goes on (the checkpoint of "
                           "step %d is saved): %s: %s", step, step, type(e).__name__,
-                          str(e).strip().splitlines()[0] if str(e).strip() else "")
+                          first_line(e))
             return None
 
     def _log_progress(self, progress, step, loss):
