@@ -50,7 +50,10 @@ def main(argv):
     checkpoint, _, model, dhp = cli.restore_trained_model(problem, dhp)
     export_dir = FLAGS.export_dir or os.path.join(FLAGS.output_dir, "export",
                                                   str(int(time.time())))
-    export.export_model(model, encoders.get("inputs"), encoders["targets"], dhp, export_dir)
+    info = dict(problem=FLAGS.problem, model=FLAGS.model, hparams_set=FLAGS.hparams_set,
+                checkpoint=os.path.abspath(checkpoint))
+    export.export_model(model, encoders.get("inputs"), encoders["targets"], dhp, export_dir,
+                        info=info)
     print(f"Exported {checkpoint} to {export_dir}")
 
 

@@ -8,6 +8,12 @@
   serving_ids       int32 [batch, length] (input ids ending in EOS, padded with 0; for a
                     model without inputs, prompt ids without EOS) ->
                     {"outputs": int32 [batch, beam_size, length], "scores": [batch, beam_size]}
+  input_lengths     strings [batch] -> {"lengths": int32 [batch]}: the ids of each line
+                    before any cut (t2t-serve refuses lines over max_input_length)
+
+and `assets.extra/t2tlike_export.json` (TensorFlow Serving's folder for extra files): the
+signatures, the decode hparams, max_input_length (ids; 0 = no limit), has_inputs, and what
+the caller adds (problem, model, checkpoint).
 
 Greedy or beam search runs inside the graph with the decode hparams given at export time
 (beam_size, alpha, extra_length, early_stopping, return_beams, max_input_size), and the
@@ -25,6 +31,7 @@ signature only, with a warning. The export is written to a temporary folder besi
 `export_dir` and renamed into place, so a server watching the folder never sees half of
 one.
 """
+import json
 import os
 import shutil
 
@@ -46,9 +53,13 @@ def _cut_at_eos(ids):
     return tf.ragged.boolean_mask(ids, before_eos & tf.not_equal(ids, PAD_ID))
 
 
-def export_model(model, input_encoder, target_encoder, hparams, export_dir):
+INFO_FILE = os.path.join("assets.extra", "t2tlike_export.json")
+
+
+def export_model(model, input_encoder, target_encoder, hparams, export_dir, info=None):
     """Writes the SavedModel of `model` (weights restored) to `export_dir` (which must not
-    exist yet); `hparams`: the decode hparams. Returns `export_dir`."""
+    exist yet); `hparams`: the decode hparams; `info`: more JSON-able facts for
+    INFO_FILE (problem, checkpoint, ...). Returns `export_dir`."""
     if os.path.exists(export_dir):
         raise UserError(f"--export_dir={export_dir} exists already; exports are never "
                         "overwritten. Give a new folder (the default is a new timestamp).")
@@ -72,10 +83,15 @@ def export_model(model, input_encoder, target_encoder, hparams, export_dir):
         for encoder in {id(source): source, id(target_encoder): target_encoder}.values():
             for resource in getattr(encoder, "tf_resources", lambda: [])():
                 archive.track(resource)   # e.g. tensorflow-text's SentencePiece model
+        strings = [tf.TensorSpec([None], tf.string)]
         archive.add_endpoint("serving_default", tf.function(
             lambda strings: _text_signature(strings, infer, source, target_encoder, hparams,
                                             has_inputs),
-            input_signature=[tf.TensorSpec([None], tf.string)], autograph=False))
+            input_signature=strings, autograph=False))
+        archive.add_endpoint("input_lengths", tf.function(
+            lambda strings: {"lengths": tf.cast(
+                source.tf_encode(tf.strings.strip(strings)).row_lengths(), tf.int32)},
+            input_signature=strings, autograph=False))
     else:
         logging.warning("The problem's encoders (%s, %s) have no in-graph version: the export "
                         "takes and returns ids only (signature serving_ids).",
@@ -84,13 +100,19 @@ def export_model(model, input_encoder, target_encoder, hparams, export_dir):
     os.makedirs(parent, exist_ok=True)
     tmp = os.path.join(parent, f".{os.path.basename(export_dir)}.incomplete")
     shutil.rmtree(tmp, ignore_errors=True)
+    signatures = ["serving_default", "serving_ids", "input_lengths"] if texts else ["serving_ids"]
+    facts = dict(info or {}, signatures=signatures, has_inputs=has_inputs,
+                 max_input_length=max(int(hparams.max_input_size), 0),
+                 decode_hparams=dict(decode, return_beams=bool(hparams.return_beams)))
     try:
         archive.write_out(tmp, verbose=False)
+        os.makedirs(os.path.join(tmp, os.path.dirname(INFO_FILE)))
+        with open(os.path.join(tmp, INFO_FILE), "w", encoding="utf-8") as f:
+            json.dump(facts, f, indent=1, sort_keys=True)
         os.replace(tmp, export_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    logging.info("Exported %s (signatures: %s).", export_dir,
-                 "serving_default (text), serving_ids" if texts else "serving_ids")
+    logging.info("Exported %s (signatures: %s).", export_dir, ", ".join(signatures))
     return export_dir
 
 

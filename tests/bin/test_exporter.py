@@ -22,6 +22,8 @@ for path in sys.argv[2:]:
     result = translate(tf.constant(lines))
     out[path] = [o.decode("utf-8") for o in result["outputs"].numpy()]
     assert result["scores"].shape == (len(lines),)
+    lengths = tf.saved_model.load(path).signatures["input_lengths"](tf.constant(lines))
+    out["lengths"] = lengths["lengths"].numpy().tolist()
 out["imported"] = sorted(m for m in sys.modules if m.startswith(("t2tlike", "data_generators")))
 print(json.dumps(out))
 """
@@ -46,8 +48,11 @@ def test_an_export_decodes_raw_strings_as_the_decoder_does(run_cli, toy_trained,
         code, stdout, err = run_cli("t2t-exporter", *_args(data_dir, out_dir),
                                     f"--decode_hparams={decode}", f"--export_dir={export_dir}")
         assert code == 0, err
-        assert sorted(os.listdir(export_dir)) == ["assets", "fingerprint.pb", "saved_model.pb",
-                                                  "variables"]
+        assert sorted(os.listdir(export_dir)) == ["assets", "assets.extra", "fingerprint.pb",
+                                                  "saved_model.pb", "variables"]
+        info = json.loads((export_dir / "assets.extra" / "t2tlike_export.json").read_text())
+        assert info["problem"] == TOY_PROBLEM and info["max_input_length"] > 0
+        assert info["signatures"] == ["serving_default", "serving_ids", "input_lengths"]
         dst = tmp_path / f"decoder_{decode[10]}.txt"
         code, _, err = run_cli("t2t-decoder", *_args(data_dir, out_dir),
                                f"--decode_hparams={decode},batch_size=16",
@@ -61,6 +66,10 @@ def test_an_export_decodes_raw_strings_as_the_decoder_does(run_cli, toy_trained,
     assert proc.returncode == 0, proc.stderr[-3000:]
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
     assert loaded.pop("imported") == []
+    from t2tlike import registry   # the toy problem is registered by the runs above
+    encoder = registry.problem(TOY_PROBLEM).get_feature_encoders(str(data_dir))["inputs"]
+    assert loaded.pop("lengths") == [len(encoder.encode(line)) for line in
+                                     src.read_text(encoding="utf-8").split("\n")[:-1]]
     for path in exports:
         assert loaded[path] == expected[path]
         assert len(set(loaded[path])) > 5, loaded[path][:10]   # not one output for all
