@@ -2,7 +2,7 @@
 from setuptools import setup
 
 TOOLS = ["t2t-datagen", "t2t-trainer", "t2t-decoder", "t2t-bleu", "t2t-avg-all",
-         "t2t-benchmark", "t2t-exporter"]
+         "t2t-benchmark", "t2t-exporter", "t2t-serve"]
 
 setup(
     name="t2tlike",
@@ -10,7 +10,7 @@ setup(
     description="A Tensor2Tensor-style sequence-modeling toolkit on TensorFlow 2",
     python_requires=">=3.10",
     packages=["t2tlike", "t2tlike.layers", "t2tlike.models", "t2tlike.training",
-              "t2tlike.decoding", "data_generators", "t2tlike_cli"],
+              "t2tlike.decoding", "t2tlike.server", "data_generators", "t2tlike_cli"],
     package_dir={"t2tlike_cli": "bin"},
     install_requires=[
         "tensorflow>=2.21,<2.22",
@@ -24,8 +24,11 @@ setup(
         "tensorflow-datasets>=4.9.10,<5",   # tfds: problems; 4.9.10 tested with TF 2.21
         "tensorflow-text>=2.21,<2.22",   # SentencePiece inside exported SavedModels
     ],
-    # pytest-xdist: the suite runs in two worker processes (see the README)
-    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5"]},
+    # serve: t2t-serve's HTTP server and client (aiohttp; see t2tlike/server/rest.py).
+    # test: pytest-xdist runs the suite in two worker processes (see the README); the
+    # server's tests need aiohttp.
+    extras_require={"serve": ["aiohttp>=3.9"],
+                    "test": ["pytest>=8", "pytest-xdist>=3.5", "aiohttp>=3.9"]},
     entry_points={
         "console_scripts": [
             f"{tool}=t2tlike_cli.{tool.replace('-', '_')}:console_main" for tool in TOOLS
