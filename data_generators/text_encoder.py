@@ -25,6 +25,8 @@ RESERVED_TOKENS = [PAD, EOS]          # at PAD_ID and EOS_ID
 NUM_RESERVED_TOKENS = len(RESERVED_TOKENS)
 TAG_FORMAT = "<task:{}>"
 _TAG = re.compile(r"(<task:[^>\s]+>)")
+# What str.split() splits at (no character above U+3000 is whitespace), for RE2.
+_PY_WHITESPACE = "[" + "".join(f"\\x{{{c:x}}}" for c in range(0x3001) if chr(c).isspace()) + "]+"
 
 
 def strip_ids(ids, ids_to_strip):
@@ -157,6 +159,40 @@ class TokenTextEncoder(TextEncoder):
     @property
     def vocab_size(self):
         return len(self._id_to_token)
+
+    def tf_encode(self, strings):
+        """As `encode`, through a lookup table; split at Python's whitespace (str.split's)."""
+        import tensorflow as tf
+        words = tf.strings.split(tf.strings.regex_replace(strings, _PY_WHITESPACE, " "))
+        ids = self._tf_tables()[0].lookup(words)      # an unknown word: the OOV id, else -1
+        unknown = tf.boolean_mask(words.flat_values, ids.flat_values < 0)
+        with tf.control_dependencies([tf.debugging.Assert(tf.size(unknown) == 0, [
+                "tokens not in the vocabulary and no OOV token is set:", unknown])]):
+            return tf.cast(ids, tf.int32)
+
+    def tf_decode(self, ids):
+        """As `decode` (ids [batch, (len)] -> strings [batch]), through a lookup table."""
+        import tensorflow as tf
+        check = tf.debugging.assert_less(ids, self.vocab_size, message="token id out of range")
+        with tf.control_dependencies([check]):
+            tokens = self._tf_tables()[1].lookup(tf.cast(ids, tf.int64))
+        return tf.strings.reduce_join(tokens, axis=-1, separator=" ")
+
+    def tf_resources(self):
+        """What an export must keep with the graph: the two lookup tables."""
+        return list(self._tf_tables())
+
+    def _tf_tables(self):
+        """(token -> id, id -> token) tf.lookup tables, made once (eagerly)."""
+        if getattr(self, "_tables", None) is None:
+            import tensorflow as tf
+            init, tokens = tf.lookup.KeyValueTensorInitializer, list(self._token_to_id)
+            ids = tf.constant([self._token_to_id[t] for t in tokens], tf.int64)
+            oov = self._token_to_id.get(self._replace_oov, -1)
+            with tf.init_scope():
+                self._tables = (tf.lookup.StaticHashTable(init(tokens, ids), oov),
+                                tf.lookup.StaticHashTable(init(ids, tokens), ""))
+        return self._tables
 
 
 class SentencePieceEncoder(TextEncoder):

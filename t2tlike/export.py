@@ -19,15 +19,16 @@ Greedy or beam search runs inside the graph with the decode hparams given at exp
 (beam_size, alpha, extra_length, early_stopping, return_beams, max_input_size), and the
 text is encoded and decoded in the graph by the problem's encoders (`tf_encode` /
 `tf_decode`: SentencePiece through tensorflow-text, integer and byte encoders through
-string ops), so the decodes equal t2t-decoder's. Loading needs TensorFlow, and
+string ops, a token-list vocabulary through tf.lookup tables; `tf_resources` names what
+the SavedModel must keep, such as those tables), so the decodes equal t2t-decoder's. Loading needs TensorFlow, and
 tensorflow-text for a SentencePiece problem (`import tensorflow_text` registers its ops):
 
     import tensorflow as tf, tensorflow_text  # noqa
     translate = tf.saved_model.load(export_dir).signatures["serving_default"]
     translate(tf.constant(["ein Mann fährt Rad ."]))["outputs"]
 
-An encoder without in-graph versions (a token-list vocabulary, class labels) gets the ids
-signature only, with a warning. The export is written to a temporary folder beside
+An encoder without in-graph versions (class labels) gets the ids signature only, with a
+warning. The export is written to a temporary folder beside
 `export_dir` and renamed into place, so a server watching the folder never sees half of
 one.
 """
@@ -85,7 +86,7 @@ def export_model(model, input_encoder, target_encoder, hparams, export_dir, info
                 archive.track(resource)   # e.g. tensorflow-text's SentencePiece model
         strings = [tf.TensorSpec([None], tf.string)]
         archive.add_endpoint("serving_default", tf.function(
-            lambda strings: _text_signature(strings, infer, source, target_encoder, hparams,
+            lambda strings: _text_signature(strings, ids_fn, source, target_encoder, hparams,
                                             has_inputs),
             input_signature=strings, autograph=False))
         archive.add_endpoint("input_lengths", tf.function(

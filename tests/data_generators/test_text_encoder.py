@@ -199,18 +199,35 @@ def test_class_label_encoder_errors():
         ClassLabelEncoder([])
 
 
-@pytest.mark.parametrize("kind", ["integer", "byte", "sentencepiece"])
-def test_the_in_graph_encoders_equal_the_python_ones(kind, sp_encoder):
+@pytest.mark.parametrize("kind", ["integer", "byte", "sentencepiece", "token",
+                                  "token_no_reserved"])
+def test_the_in_graph_encoders_equal_the_python_ones(kind, sp_encoder, vocab_file):
     """What an exported SavedModel runs (tf_encode / tf_decode) gives the same ids and
     text as encode / decode."""
     import tensorflow as tf
+    # Tokens: unknown words (the OOV id), the reserved tokens as words, str.split()'s
+    # whitespace (tabs, no-break and ideographic spaces, U+001F), an empty line.
+    words = ["the cat  sat", "dog\tthe\u00a0cat\u3000 <EOS> <pad>", "", " sat\x1fcat ",
+             "<UNK> chat", "the\u200bcat"]
     encoder, lines = {
         "integer": (TextEncoder(), ["1 0 1 1", "7", "3 12 0"]),
         "byte": (ByteTextEncoder(), ["café", "a b", "ünï €"]),
         "sentencepiece": (sp_encoder, corpus(5, seed=2) + ["café über the river"]),
+        "token": (TokenTextEncoder(str(vocab_file)), words),
+        "token_no_reserved": (TokenTextEncoder(str(vocab_file), num_reserved_ids=0), words),
     }[kind]
     ids = encoder.tf_encode(tf.constant(lines))
     assert ids.to_list() == [encoder.encode(line) for line in lines]
     texts = encoder.tf_decode(ids).numpy()
     assert [t.decode("utf-8") for t in texts] == [encoder.decode(encoder.encode(line))
                                                   for line in lines]
+
+
+def test_the_in_graph_token_encoder_without_an_oov_token_refuses_unknown_words(vocab_file):
+    """As encode's UserError: the graph stops and names the unknown words."""
+    import tensorflow as tf
+    encoder = TokenTextEncoder(str(vocab_file), replace_oov=None)
+    assert encoder.tf_encode(tf.constant(["the cat", "sat"])).to_list() == [[2, 3], [4]]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="(?s)no OOV token is set.*dog"):
+        encoder.tf_encode(tf.constant(["the dog", "cat"]))
+    assert len(encoder.tf_resources()) == 2    # the tables an export tracks

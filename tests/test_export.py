@@ -1,0 +1,70 @@
+"""t2tlike/export.py on tiny untrained models in this process: the text signature of an
+export answers what the Decoder (t2t-decoder's) gives on the same model and decode
+hparams, for encoders and models the CLI test (tests/bin/test_exporter.py) does not reach."""
+import keras
+import pytest
+import tensorflow as tf
+
+import t2tlike.models  # noqa: F401  (registers the models and hparams sets)
+from data_generators.problem import default_problem_hparams
+from data_generators.text_encoder import TokenTextEncoder
+from t2tlike import export
+from t2tlike.decoding import decoder as decoder_lib
+from t2tlike.hparams import create_hparams
+from t2tlike.t2t_model import build_model
+
+TOKENS = "the a cat dog sat on mat red big small blue runs".split()
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
+def tiny_model(name, hparams_set, modality, vocab_size, **overrides):
+    """Model `name` at a tiny size, untrained, its variables built; `modality` and
+    `vocab_size`: {feature: ...} of the problem (no "inputs": a language model)."""
+    hp = create_hparams(hparams_set).replace(**overrides).freeze()
+    php = default_problem_hparams()
+    php.modality, php.vocab_size = modality, vocab_size
+    php.has_inputs = "inputs" in modality
+    model = build_model(name, hp, php)
+    model({"inputs": tf.constant([[2, 1]]), "targets": tf.constant([[2, 1]])})
+    top = getattr(model.target_modality, "embedding", None)
+    if top is not None:   # EOS's softmax row shrunk: some words before EOS, untrained
+        top.assign(tf.tensor_scatter_nd_update(top, [[1]], top[1:2] * 0.3))
+    return model
+
+
+def exported(model, input_encoder, target_encoder, decode, path):
+    """The loaded export's serving_default, and the Decoder on `model` with decode hparams
+    `decode` (one batch for every line, so both see the same padding)."""
+    dhp = decoder_lib.decode_hparams(decode + ",batch_size=64")
+    export.export_model(model, input_encoder, target_encoder, dhp, str(path))
+    signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+    return signature, decoder_lib.Decoder(model, input_encoder, target_encoder, dhp)
+
+
+def texts(signature, lines):
+    """serving_default's outputs for `lines` as Python strings (and the scores)."""
+    result = signature(tf.constant(lines))
+    return [t.decode("utf-8") for t in result["outputs"].numpy()], result["scores"].numpy()
+
+
+def test_a_token_vocabulary_export_answers_text_as_the_decoder(tmp_path):
+    """The tables of the token vocabulary travel in the SavedModel: unknown words and
+    Unicode whitespace are encoded as encode() does, outputs decoded as decode() does."""
+    vocab = tmp_path / "vocab.tokens"
+    vocab.write_text("\n".join(TOKENS) + "\n", encoding="utf-8")
+    encoder = TokenTextEncoder(str(vocab))
+    size = {"inputs": encoder.vocab_size, "targets": encoder.vocab_size}
+    model = tiny_model("transformer", "transformer_tiny", {"inputs": "symbol",
+                       "targets": "symbol"}, size, num_hidden_layers=1, hidden_size=32,
+                       filter_size=64)
+    signature, decoder = exported(model, encoder, encoder, "beam_size=2,extra_length=4",
+                                  tmp_path / "export")
+    vocab.unlink()    # the export needs no file beside it
+    lines = ["the cat sat", "a dog\u00a0runs on the mat", "zebra cat", "", "big\tred  blue"]
+    outputs, scores = texts(signature, lines)
+    assert outputs == decoder.decode_lines(lines)
+    assert len(set(outputs)) > 2 and scores.shape == (len(lines),)
