@@ -20,6 +20,7 @@ from absl import logging
 
 from t2tlike.errors import UserError
 from t2tlike.server import batching
+from t2tlike.serving import numbered_exports
 
 INFO_FILE = os.path.join("assets.extra", "t2tlike_export.json")   # t2t-exporter's facts
 
@@ -30,16 +31,6 @@ class RequestError(ValueError):
     def __init__(self, message, status=400):
         super().__init__(message)
         self.status = status
-
-
-def versions(base_path):
-    """{version number: folder} of the complete SavedModels under `base_path`."""
-    found = {}
-    for name in os.listdir(base_path):
-        folder = os.path.join(base_path, name)
-        if name.isdigit() and os.path.isfile(os.path.join(folder, "saved_model.pb")):
-            found[int(name)] = folder
-    return found
 
 
 def _signature_defs(path):
@@ -183,7 +174,7 @@ class Model:
         """Loads the newest complete version if it is not the one served."""
         loop = asyncio.get_running_loop()
         try:
-            found = await loop.run_in_executor(None, versions, self.base_path)
+            found = await loop.run_in_executor(None, numbered_exports, self.base_path)
         except OSError as error:
             logging.warning("Cannot list %s: %s", self.base_path, error)
             return

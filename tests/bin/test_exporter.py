@@ -81,6 +81,9 @@ def test_an_export_decodes_raw_strings_as_the_decoder_does(run_cli, toy_trained,
     assert translate(lines[3]) == expected[exports[0]][3]
     (decode, score), = translate(lines[:1], with_scores=True)
     assert decode == expected[exports[0]][0] and score < 0
+    from_run = serving.Translator(str(out_dir), data_dir=str(data_dir),   # the run itself
+                                  decode_hparams="beam_size=1", t2t_usr_dir=str(USR_DIR))
+    assert from_run(lines) == expected[exports[1]][:20]
 
 
 def test_exporting_without_a_checkpoint_over_an_export_or_a_multi_task_is_one_message(run_cli, toy_trained,
