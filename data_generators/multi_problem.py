@@ -21,7 +21,7 @@ from the training text of every task, interleaved line by line, at most
 `max_samples_for_vocab` lines in all, and saved as data_dir/vocab.{dataset_filename}.
 {approx_vocab_size}.model. Character-level and algorithmic text ("1 0 1") goes through it
 too. Task i's tag is id `V + i` (V = the SentencePiece size), so the model's vocabulary
-is V + num_tasks. `text_encoder.TaskTagEncoder` is that vocabulary: plain text encodes
+is V + num_tasks. `task_tag_encoder.TaskTagEncoder` is that vocabulary: plain text encodes
 exactly as with the SentencePiece model, a tag reads and prints as `<task:NAME>` (the
 task's `name`), and "<task:NAME> text" encodes to [V + i] + the text's ids.
 
@@ -54,7 +54,7 @@ from absl import logging
 
 from data_generators import generator_utils, multi_problem_data, text_encoder
 from data_generators.problem import DatasetSplit, Problem
-from data_generators.text_encoder import TaskTagEncoder
+from data_generators.task_tag_encoder import TaskTagEncoder
 from data_generators.text_problems import (Text2ClassProblem, Text2SelfProblem,
                                            Text2TextProblem, VocabType)
 from t2tlike import registry

@@ -27,7 +27,10 @@ tensorflow-text for a SentencePiece problem (`import tensorflow_text` registers 
     translate = tf.saved_model.load(export_dir).signatures["serving_default"]
     translate(tf.constant(["ein Mann fährt Rad ."]))["outputs"]
 
-An encoder without in-graph versions (class labels) gets the ids signature only, with a
+A classifier ("class_label" targets: the Transformer's encoder-only form, a MultiModel
+class head) answers as t2t-decoder does: the class id kept whole (0 and 1 are classes, no
+EOS cut), named by the ClassLabelEncoder (`tf_decode`), and its log-probability as score.
+An encoder without in-graph versions (a user's own) gets the ids signature only, with a
 warning. The export is written to a temporary folder beside
 `export_dir` and renamed into place, so a server watching the folder never sees half of
 one.
@@ -40,12 +43,9 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from t2tlike.decoding import decoder
 from t2tlike.decoding.ids import EOS_ID, PAD_ID
 from t2tlike.errors import UserError
-
-
-def has_graph_text(encoder):
-    return hasattr(encoder, "tf_encode") and hasattr(encoder, "tf_decode")
 
 
 def _cut_at_eos(ids):
@@ -57,10 +57,12 @@ def _cut_at_eos(ids):
 INFO_FILE = os.path.join("assets.extra", "t2tlike_export.json")
 
 
-def export_model(model, input_encoder, target_encoder, hparams, export_dir, info=None):
+def export_model(model, input_encoder, target_encoder, hparams, export_dir, info=None,
+                 class_label=None):
     """Writes the SavedModel of `model` (weights restored) to `export_dir` (which must not
     exist yet); `hparams`: the decode hparams; `info`: more JSON-able facts for
-    INFO_FILE (problem, checkpoint, ...). Returns `export_dir`."""
+    INFO_FILE (problem, checkpoint, ...); `class_label`: whether the outputs are class ids,
+    as the Decoder takes it (default: from the model). Returns `export_dir`."""
     if os.path.exists(export_dir):
         raise UserError(f"--export_dir={export_dir} exists already; exports are never "
                         "overwritten. Give a new folder (the default is a new timestamp).")
@@ -79,7 +81,8 @@ def export_model(model, input_encoder, target_encoder, hparams, export_dir, info
     ids_fn = tf.function(infer, input_signature=[tf.TensorSpec([None, None], tf.int32)],
                          autograph=False)
     archive.add_endpoint("serving_ids", ids_fn)
-    texts = has_graph_text(source) and has_graph_text(target_encoder)
+    texts = hasattr(source, "tf_encode") and hasattr(target_encoder, "tf_decode")
+    class_ids = decoder.outputs_class_ids(model, class_label)
     if texts:
         for encoder in {id(source): source, id(target_encoder): target_encoder}.values():
             for resource in getattr(encoder, "tf_resources", lambda: [])():
@@ -87,7 +90,7 @@ def export_model(model, input_encoder, target_encoder, hparams, export_dir, info
         strings = [tf.TensorSpec([None], tf.string)]
         archive.add_endpoint("serving_default", tf.function(
             lambda strings: _text_signature(strings, ids_fn, source, target_encoder, hparams,
-                                            has_inputs),
+                                            has_inputs, class_ids),
             input_signature=strings, autograph=False))
         archive.add_endpoint("input_lengths", tf.function(
             lambda strings: {"lengths": tf.cast(
@@ -117,7 +120,7 @@ def export_model(model, input_encoder, target_encoder, hparams, export_dir, info
     return export_dir
 
 
-def _text_signature(strings, infer, source, target_encoder, hparams, has_inputs):
+def _text_signature(strings, infer, source, target_encoder, hparams, has_inputs, class_ids):
     ids = source.tf_encode(tf.strings.strip(strings))
     limit = hparams.max_input_size
     if limit > 0:   # as the decoder: the first ids of an input, the last of a prompt
@@ -129,7 +132,8 @@ def _text_signature(strings, infer, source, target_encoder, hparams, has_inputs)
     outputs, scores = out["outputs"], out["scores"]
     beams = tf.shape(outputs)[1]
     flat = tf.reshape(outputs, [-1, tf.shape(outputs)[2]])
-    texts = tf.reshape(target_encoder.tf_decode(_cut_at_eos(flat)), [-1, beams])
+    flat = tf.RaggedTensor.from_tensor(flat) if class_ids else _cut_at_eos(flat)
+    texts = tf.reshape(target_encoder.tf_decode(flat), [-1, beams])
     if hparams.return_beams:
         return {"outputs": texts, "scores": scores}
     return {"outputs": texts[:, 0], "scores": scores[:, 0]}

@@ -2,12 +2,13 @@
 export answers what the Decoder (t2t-decoder's) gives on the same model and decode
 hparams, for encoders and models the CLI test (tests/bin/test_exporter.py) does not reach."""
 import keras
+import numpy as np
 import pytest
 import tensorflow as tf
 
 import t2tlike.models  # noqa: F401  (registers the models and hparams sets)
 from data_generators.problem import default_problem_hparams
-from data_generators.text_encoder import TokenTextEncoder
+from data_generators.text_encoder import ByteTextEncoder, ClassLabelEncoder, TokenTextEncoder
 from t2tlike import export
 from t2tlike.decoding import decoder as decoder_lib
 from t2tlike.hparams import create_hparams
@@ -46,9 +47,12 @@ def exported(model, input_encoder, target_encoder, decode, path):
 
 
 def texts(signature, lines):
-    """serving_default's outputs for `lines` as Python strings (and the scores)."""
+    """serving_default's outputs for `lines` as the Decoder writes them (with return_beams,
+    a line's beams joined by tabs), and the scores."""
     result = signature(tf.constant(lines))
-    return [t.decode("utf-8") for t in result["outputs"].numpy()], result["scores"].numpy()
+    outputs = [t.decode("utf-8") if isinstance(t, bytes) else "\t".join(
+        b.decode("utf-8") for b in t) for t in result["outputs"].numpy()]
+    return outputs, result["scores"].numpy()
 
 
 def test_a_token_vocabulary_export_answers_text_as_the_decoder(tmp_path):
@@ -68,3 +72,22 @@ def test_a_token_vocabulary_export_answers_text_as_the_decoder(tmp_path):
     outputs, scores = texts(signature, lines)
     assert outputs == decoder.decode_lines(lines)
     assert len(set(outputs)) > 2 and scores.shape == (len(lines),)
+
+
+def test_a_classifier_export_answers_the_label_as_the_decoder(tmp_path):
+    """Class ids are kept whole (0 and 1 are labels, not PAD and EOS) and named by the
+    label encoder; one beam, the label's log-probability as score."""
+    inputs, labels = ByteTextEncoder(), ClassLabelEncoder(["no", "yes"])
+    model = tiny_model("transformer", "transformer_tiny", {"inputs": "symbol", "targets":
+                       "class_label"}, {"inputs": inputs.vocab_size, "targets": 2},
+                       num_hidden_layers=1, hidden_size=32, filter_size=64)
+    lines = ["a cat", "zzzz", "", "the quick brown fox", "ünï €", "1 0 1", "no", "yes"]
+    ids = tf.ragged.constant([inputs.encode(line) + [1] for line in lines]).to_tensor()
+    logits = model({"inputs": ids, "targets": tf.zeros([len(lines), 1], tf.int32)})[:, 0]
+    margin = np.median(logits[:, 1] - logits[:, 0])     # the bias that answers both labels
+    model.target_modality.classifier.bias.assign([0.0, -margin])
+    signature, decoder = exported(model, inputs, labels, "beam_size=3", tmp_path / "e")
+    outputs, scores = texts(signature, lines)
+    assert outputs == decoder.decode_lines(lines)
+    assert set(outputs) == {"no", "yes"} and scores.shape == (len(lines),)
+    assert (scores < 0).all() and (scores > np.log(0.5) - 1e-6).all()

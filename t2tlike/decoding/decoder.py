@@ -100,6 +100,15 @@ def prompt_from_target(target_ids):
     return list(target_ids[:len(target_ids) // 2])
 
 
+def outputs_class_ids(model, class_label=None):
+    """Whether `model`'s outputs are class ids, kept whole (0 and 1 are classes there, not
+    PAD and EOS): `class_label` when given (a multi-task model says it per task), else
+    whether its targets modality is "class_label"."""
+    if class_label is not None:
+        return bool(class_label)
+    return isinstance(getattr(model, "target_modality", None), modalities.ClassLabelModality)
+
+
 class Decoder:
     """Decodes id sequences and text with `model` (weights already restored).
 
@@ -117,8 +126,7 @@ class Decoder:
         if self.has_inputs and input_encoder is None:
             raise ValueError("Decoder: the model reads inputs, so input_encoder must be the "
                              "problem's inputs encoder, not None.")
-        self._class_label = class_label if class_label is not None else isinstance(
-            getattr(model, "target_modality", None), modalities.ClassLabelModality)
+        self._class_label = outputs_class_ids(model, class_label)
         feature = "inputs" if self.has_inputs else "targets"   # targets: the prompts
         infer = lambda ids: model.infer(   # noqa: E731
             {feature: ids}, beam_size=hparams.beam_size, alpha=hparams.alpha,

@@ -17,7 +17,7 @@ from data_generators import algorithmic, multi_problem_data, text_encoder
 from data_generators.multi30k import MultiTranslateMulti30k
 from data_generators.multi_problem import MultiProblem, file_safe_name
 from data_generators.problem import DatasetSplit, ModeKeys
-from data_generators.text_encoder import TaskTagEncoder
+from data_generators.task_tag_encoder import TaskTagEncoder
 from data_generators.text_problems import Text2ClassProblem, Text2SelfProblem
 from t2tlike import registry
 from t2tlike.errors import UnknownNameError, UserError

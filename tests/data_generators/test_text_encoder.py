@@ -199,6 +199,16 @@ def test_class_label_encoder_errors():
         ClassLabelEncoder([])
 
 
+def test_the_in_graph_class_label_decoder_equals_the_python_one():
+    import tensorflow as tf
+    enc = ClassLabelEncoder(["no", "yes", "maybe"])
+    ids = tf.ragged.constant([[1], [0], [2]])
+    assert enc.tf_decode(ids).numpy().tolist() == [b"yes", b"no", b"maybe"]
+    assert [enc.decode(i) for i in ids.to_list()] == ["yes", "no", "maybe"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="class id out of range"):
+        enc.tf_decode(tf.ragged.constant([[3]]))
+
+
 @pytest.mark.parametrize("kind", ["integer", "byte", "sentencepiece", "token",
                                   "token_no_reserved"])
 def test_the_in_graph_encoders_equal_the_python_ones(kind, sp_encoder, vocab_file):
