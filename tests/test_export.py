@@ -31,7 +31,9 @@ def tiny_model(name, hparams_set, modality, vocab_size, **overrides):
     php.has_inputs = "inputs" in modality
     model = build_model(name, hp, php)
     model({"inputs": tf.constant([[2, 1]]), "targets": tf.constant([[2, 1]])})
-    top = getattr(model.target_modality, "embedding", None)
+    modality = model.target_modality
+    top = modality.embedding if getattr(modality, "tie_softmax", False) else \
+        getattr(modality, "softmax_weights", None)
     if top is not None:   # EOS's softmax row shrunk: some words before EOS, untrained
         top.assign(tf.tensor_scatter_nd_update(top, [[1]], top[1:2] * 0.3))
     return model
@@ -55,23 +57,39 @@ def texts(signature, lines):
     return outputs, result["scores"].numpy()
 
 
-def test_a_token_vocabulary_export_answers_text_as_the_decoder(tmp_path):
-    """The tables of the token vocabulary travel in the SavedModel: unknown words and
-    Unicode whitespace are encoded as encode() does, outputs decoded as decode() does."""
+def test_an_lstm_export_with_a_token_vocabulary_answers_text_as_the_decoder(tmp_path):
+    """lstm_seq2seq_attention, beam search; the token vocabulary's tables travel in the
+    SavedModel: unknown words and Unicode whitespace are encoded as encode() does."""
     vocab = tmp_path / "vocab.tokens"
     vocab.write_text("\n".join(TOKENS) + "\n", encoding="utf-8")
     encoder = TokenTextEncoder(str(vocab))
     size = {"inputs": encoder.vocab_size, "targets": encoder.vocab_size}
-    model = tiny_model("transformer", "transformer_tiny", {"inputs": "symbol",
-                       "targets": "symbol"}, size, num_hidden_layers=1, hidden_size=32,
-                       filter_size=64)
-    signature, decoder = exported(model, encoder, encoder, "beam_size=2,extra_length=4",
-                                  tmp_path / "export")
+    model = tiny_model("lstm_seq2seq_attention", "lstm_bahdanau_attention", {
+        "inputs": "symbol", "targets": "symbol"}, size, num_hidden_layers=1, hidden_size=32,
+        attention_layer_size=32)
+    signature, decoder = exported(model, encoder, encoder, "beam_size=2,alpha=0.6,"
+                                  "extra_length=4", tmp_path / "export")
     vocab.unlink()    # the export needs no file beside it
     lines = ["the cat sat", "a dog\u00a0runs on the mat", "zebra cat", "", "big\tred  blue"]
     outputs, scores = texts(signature, lines)
     assert outputs == decoder.decode_lines(lines)
     assert len(set(outputs)) > 2 and scores.shape == (len(lines),)
+
+
+def test_a_language_model_export_continues_prompts_as_the_decoder(tmp_path):
+    """A decoder-only Transformer: a prompt in, the prompt and its continuation out; an
+    empty prompt; prompts over max_input_size keep their last ids, as t2t-decoder."""
+    encoder = ByteTextEncoder()
+    model = tiny_model("transformer", "transformer_tiny", {"targets": "symbol"},
+                       {"targets": encoder.vocab_size}, num_hidden_layers=1, hidden_size=32,
+                       filter_size=64)
+    signature, decoder = exported(model, None, encoder, "beam_size=1,extra_length=5,"
+                                  "max_input_size=4", tmp_path / "export")
+    lines = ["klm", "", "abcdefgh", "ünï €", "xy"]
+    outputs, _ = texts(signature, lines)
+    assert outputs == decoder.decode_lines(lines)
+    assert outputs[0].startswith("klm") and outputs[2].startswith("efgh")
+    assert len(set(outputs)) == len(lines)
 
 
 def test_a_classifier_export_answers_the_label_as_the_decoder(tmp_path):
