@@ -15,8 +15,8 @@ prediction. Every error is {"error": "..."} with a 4xx status for a bad request 
 an unknown model or version) and 500 for a failure inside the model; the server goes on.
 
 aiohttp serves: asyncio's HTTP server and client of the aio-libs project, maintained
-since 2014, with graceful shutdown (stop accepting, finish the handlers in flight) built
-in; the model runs in worker threads (TensorFlow releases the GIL), so one process both
+for more than ten years, with graceful shutdown (stop accepting, finish the handlers in
+flight) built in; the model runs in worker threads (TensorFlow releases the GIL), so one process both
 answers many connections and keeps the CPU on the model.
 """
 import asyncio
