@@ -43,6 +43,8 @@ flags.DEFINE_string("checkpoint_path", None, "A checkpoint to restore (a prefix,
 flags.DEFINE_string("decode_hparams", "", "t2t-decoder, t2t-exporter: decode hparams, e.g. "
                     "'beam_size=4,alpha=0.6,extra_length=100,batch_size=32,return_beams=false,"
                     "num_samples=-1,buffer_size=10000,max_input_size=-1'.")
+flags.DEFINE_string("task", None, "t2t-decoder, t2t-exporter: the task of a multi-problem "
+                    "(its name or index); its tag is put in front of every input line.")
 flags.DEFINE_bool("registry_help", False, "List every registered name and exit.")
 flags.DEFINE_integer("random_seed", None, "Random seed (unset: not seeded).")
 flags.DEFINE_integer("intra_op_parallelism_threads", 0, "Threads one op (a matmul) may use "

@@ -39,8 +39,6 @@ flags.DEFINE_string("decode_from_file", None, "Decode the lines of this file.")
 flags.DEFINE_string("decode_to_file", None, "Write the decodes here (default: stdout).")
 flags.DEFINE_string("decode_reference", None, "Reference file: report exact match and BLEU.")
 flags.DEFINE_bool("decode_interactive", False, "Decode lines typed on stdin.")
-flags.DEFINE_string("task", None, "Multi-problems: the task to decode (its name or index); "
-                    "its tag is put in front of every input line.")
 flags.DEFINE_string("decode_split", "dev", "Split decoded when no file is given: train, dev "
                     "or test. Without inputs (a language model) the first half of each "
                     "target is the prompt.")

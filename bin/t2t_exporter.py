@@ -2,13 +2,18 @@ r"""t2t-exporter: a trained model as a TensorFlow SavedModel that answers raw te
 
   t2t-exporter --problem=P --model=transformer --hparams_set=transformer_base \
                --data_dir=$D --output_dir=$O [--checkpoint_path=$O/model-N] \
-               [--decode_hparams="beam_size=4,alpha=0.6"] [--export_dir=DIR]
+               [--decode_hparams="beam_size=4,alpha=0.6"] [--export_dir=DIR] [--task=NAME]
 
 Restores the run's latest checkpoint (or --checkpoint_path), strictly, and writes
 <output_dir>/export/<unix time>/ (the layout TensorFlow Serving watches) or --export_dir:
 signature serving_default takes UTF-8 strings and returns the decodes and their scores,
 serving_ids takes and returns ids; the search (greedy or beam, the --decode_hparams given
 here) runs inside the graph. See t2tlike/export.py.
+
+A multi-problem (`--problem=a+b`, or a registered MultiProblem) is exported one task at a
+time, as t2t-decoder decodes it: --task=NAME (or its index) picks the task, whose tag
+goes in front of every input line (unless the line starts with a tag) and whose targets
+encoder names the outputs (a class label for a classification task).
 """
 import os
 import time
@@ -26,6 +31,7 @@ flags.DEFINE_string("export_dir", None, "Where the SavedModel goes (must not exi
 def main(argv):
     from t2tlike import export, registry
     from t2tlike.decoding import decoder as decoder_lib
+    from t2tlike.decoding import tasks
     from t2tlike.errors import UserError
     cli.require("problem", "model", "data_dir")
     if not (FLAGS.output_dir or FLAGS.checkpoint_path):
@@ -37,23 +43,26 @@ def main(argv):
         raise UserError(f"--export_dir={FLAGS.export_dir} exists already; exports are never "
                         "overwritten. Give a new folder.")
     problem = registry.problem(FLAGS.problem)
-    if getattr(problem, "num_tasks", None):
-        raise UserError(f"--problem={FLAGS.problem} has several tasks; exporting a multi-task "
-                        "model (a task per request) is not supported yet. Decode it with "
-                        "t2t-decoder --task=NAME.")
+    task = tasks.task_index(problem, FLAGS.task)
+    if task is None and getattr(problem, "num_tasks", None):
+        raise UserError(f"--problem={FLAGS.problem} has several tasks "
+                        f"({', '.join(problem.task_names)}); an export answers one: give "
+                        "--task=NAME (or its index), one export per task.")
     registry.model(FLAGS.model)
     dhp = decoder_lib.decode_hparams(FLAGS.decode_hparams)
     if dhp.num_samples > 0 or dhp.write_beam_scores:
         raise UserError("--decode_hparams: num_samples and write_beam_scores apply to "
                         "decoding files, not to an export; leave them out.")
-    encoders = problem.get_feature_encoders(FLAGS.data_dir)
+    encoders = tasks.feature_encoders(problem, FLAGS.data_dir, task)
     checkpoint, _, model, dhp = cli.restore_trained_model(problem, dhp)
     export_dir = FLAGS.export_dir or os.path.join(FLAGS.output_dir, "export",
                                                   str(int(time.time())))
     info = dict(problem=FLAGS.problem, model=FLAGS.model, hparams_set=FLAGS.hparams_set,
                 checkpoint=os.path.abspath(checkpoint))
+    if task is not None:
+        info["task"] = problem.task_names[task]
     export.export_model(model, encoders.get("inputs"), encoders["targets"], dhp, export_dir,
-                        info=info)
+                        info=info, class_label=tasks.is_class_label(model, task))
     print(f"Exported {checkpoint} to {export_dir}")
 
 

@@ -23,7 +23,8 @@ EOS = "<EOS>"
 RESERVED_TOKENS = [PAD, EOS]          # at PAD_ID and EOS_ID
 NUM_RESERVED_TOKENS = len(RESERVED_TOKENS)
 # What str.split() splits at (no character above U+3000 is whitespace), for RE2.
-_PY_WHITESPACE = "[" + "".join(f"\\x{{{c:x}}}" for c in range(0x3001) if chr(c).isspace()) + "]+"
+PY_SPACE_CHARS = "".join(f"\\x{{{c:x}}}" for c in range(0x3001) if chr(c).isspace())
+PY_WHITESPACE = f"[{PY_SPACE_CHARS}]+"
 
 
 def strip_ids(ids, ids_to_strip):
@@ -160,7 +161,7 @@ class TokenTextEncoder(TextEncoder):
     def tf_encode(self, strings):
         """As `encode`, through a lookup table; split at Python's whitespace (str.split's)."""
         import tensorflow as tf
-        words = tf.strings.split(tf.strings.regex_replace(strings, _PY_WHITESPACE, " "))
+        words = tf.strings.split(tf.strings.regex_replace(strings, PY_WHITESPACE, " "))
         ids = self._tf_tables()[0].lookup(words)      # an unknown word: the OOV id, else -1
         unknown = tf.boolean_mask(words.flat_values, ids.flat_values < 0)
         with tf.control_dependencies([tf.debugging.Assert(tf.size(unknown) == 0, [

@@ -20,8 +20,9 @@ Greedy or beam search runs inside the graph with the decode hparams given at exp
 text is encoded and decoded in the graph by the problem's encoders (`tf_encode` /
 `tf_decode`: SentencePiece through tensorflow-text, integer and byte encoders through
 string ops, a token-list vocabulary through tf.lookup tables; `tf_resources` names what
-the SavedModel must keep, such as those tables), so the decodes equal t2t-decoder's. Loading needs TensorFlow, and
-tensorflow-text for a SentencePiece problem (`import tensorflow_text` registers its ops):
+the SavedModel must keep, such as those tables), so the decodes equal t2t-decoder's.
+Loading needs TensorFlow, and tensorflow-text for a SentencePiece problem (`import
+tensorflow_text` registers its ops):
 
     import tensorflow as tf, tensorflow_text  # noqa
     translate = tf.saved_model.load(export_dir).signatures["serving_default"]
@@ -30,10 +31,12 @@ tensorflow-text for a SentencePiece problem (`import tensorflow_text` registers 
 A classifier ("class_label" targets: the Transformer's encoder-only form, a MultiModel
 class head) answers as t2t-decoder does: the class id kept whole (0 and 1 are classes, no
 EOS cut), named by the ClassLabelEncoder (`tf_decode`), and its log-probability as score.
-An encoder without in-graph versions (a user's own) gets the ids signature only, with a
-warning. The export is written to a temporary folder beside
-`export_dir` and renamed into place, so a server watching the folder never sees half of
-one.
+For one task of a multi-problem, t2t-exporter passes that task's encoders as t2t-decoder
+does (decoding/tasks.py: the task's tag in front of each line, in the graph too) and
+whether its outputs are class ids. An encoder without in-graph versions (a user's own)
+gets the ids signature only, with a warning. The export is written to a temporary folder
+beside `export_dir` and renamed into place, so a server watching the folder never sees
+half of one.
 """
 import json
 import os

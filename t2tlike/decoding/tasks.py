@@ -43,6 +43,16 @@ class TaggedInputs:
         tagged = ids and ids[0] >= self.base.tag_id(0)
         return ids if tagged else [self.tag] + ids
 
+    def tf_encode(self, strings):
+        """As `encode`, in the graph: strings [batch] -> ragged ids [batch, (length)]."""
+        import tensorflow as tf
+        ids = tf.cast(self.base.tf_encode(strings), tf.int32)
+        tagged = tf.reduce_any(ids[:, :1] >= self.base.tag_id(0), axis=1)        # [batch]
+        untagged = tf.cast(~tagged, tf.int64)
+        tag = tf.RaggedTensor.from_row_lengths(
+            tf.fill([tf.reduce_sum(untagged)], tf.constant(self.tag, tf.int32)), untagged)
+        return tf.concat([tag, ids], axis=1)
+
     def __getattr__(self, name):
         return getattr(self.base, name)
 

@@ -1,6 +1,8 @@
 """A '+'-composed multi-problem through the CLIs: datagen -> trainer (evaluated task by
-task, adaptive schedule) -> decoder per task (--task). The tools run in this process; the
-two small problems are registered for the module."""
+task, adaptive schedule) -> decoder and exporter per task (--task). The tools run in this
+process; the two small problems are registered for the module."""
+import json
+
 import pytest
 
 import helpers
@@ -50,15 +52,30 @@ def test_trainer_evaluates_each_task_and_logs_the_schedule(trained):
     assert "mini_reverse__mini_copy_task1_mini_copy-train-00000-of-00002" in names
 
 
-def test_decoder_picks_the_task_by_name_or_index(trained, tmp_path):
+def test_decoder_and_exporter_pick_the_task_by_name_or_index(trained, tmp_path):
+    """t2t-decoder --task decodes a file and a split of that task; t2t-exporter --task's
+    export answers what t2t-decoder --task wrote, on the same checkpoint and decode hparams
+    (lines with and without their own tag)."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the shared vocabulary is SentencePiece)
     common, _, out, _ = trained
-    src, dst = tmp_path / "in.txt", tmp_path / "out.txt"
-    src.write_text("1 0 0\n0 1 1 1\n")
+    lines = ["1 0 0", "0 1 1 1", "<task:mini_reverse> 1 1 0", "", "1 1 0 1 0 0"]
+    src, dst, export_dir = tmp_path / "in.txt", tmp_path / "out.txt", tmp_path / "export"
+    src.write_text("\n".join(lines) + "\n")
+    flags = [*common, f"--output_dir={out}", "--task=mini_copy", "--decode_hparams=beam_size=2"]
     code, stdout, err = run_in_process(   # (the run's hparams come from its output_dir)
-        "t2t-decoder", *common, f"--output_dir={out}", "--task=mini_copy",
-        "--decode_hparams=beam_size=2", f"--decode_from_file={src}", f"--decode_to_file={dst}")
+        "t2t-decoder", *flags, f"--decode_from_file={src}", f"--decode_to_file={dst}")
     assert code == 0, err
-    assert len(dst.read_text().splitlines()) == 2
+    decodes = dst.read_text(encoding="utf-8").split("\n")[:-1]
+    assert len(decodes) == len(lines)
+    code, _, err = run_in_process("t2t-exporter", *flags, f"--export_dir={export_dir}")
+    assert code == 0, err
+    info = json.loads((export_dir / "assets.extra" / "t2tlike_export.json").read_text())
+    assert info["task"] == "mini_copy" and "serving_default" in info["signatures"]
+    translate = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
+    outputs = translate(tf.constant(lines))["outputs"].numpy()
+    assert [o.decode("utf-8") for o in outputs] == decodes
+
     code, stdout, err = run_in_process(
         "t2t-decoder", *common, f"--output_dir={out}", "--task=0", "--decode_split=test",
         "--decode_hparams=beam_size=1")
@@ -67,9 +84,15 @@ def test_decoder_picks_the_task_by_name_or_index(trained, tmp_path):
     assert "/20)" in stdout.split("exact match:")[1]     # task 0's (mini_reverse's) 20
 
 
-def test_decoder_task_errors_are_one_clear_line(trained):
+def test_decoder_and_exporter_task_errors_are_one_clear_line(trained):
     common, _, out, _ = trained
     code, _, err = run_in_process("t2t-decoder", *common, f"--output_dir={out}",
                                   "--task=mini_revers", "--decode_split=test")
     assert code == 2 and "Traceback" not in err
     assert "mini_revers" in err and "mini_reverse" in err
+    code, _, err = run_in_process("t2t-exporter", *common, f"--output_dir={out}",
+                                  "--task=mini_cop")
+    assert code == 2 and "mini_copy" in err and "Traceback" not in err
+    code, _, err = run_in_process("t2t-exporter", *common, f"--output_dir={out}")
+    assert code == 2 and "several tasks (mini_reverse, mini_copy)" in err
+    assert "--task=NAME" in err and "Traceback" not in err
