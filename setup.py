@@ -25,10 +25,13 @@ setup(
         "tensorflow-text>=2.21,<2.22",   # SentencePiece inside exported SavedModels
     ],
     # serve: t2t-serve's HTTP server and client (aiohttp; see t2tlike/server/rest.py).
+    # ctranslate2: the CTranslate2 export (t2tlike/ctranslate2_export.py).
     # test: pytest-xdist runs the suite in two worker processes (see the README); the
-    # server's tests need aiohttp.
+    # server's tests need aiohttp, the CTranslate2 export's ctranslate2.
     extras_require={"serve": ["aiohttp>=3.9"],
-                    "test": ["pytest>=8", "pytest-xdist>=3.5", "aiohttp>=3.9"]},
+                    "ctranslate2": ["ctranslate2>=4.5"],
+                    "test": ["pytest>=8", "pytest-xdist>=3.5", "aiohttp>=3.9",
+                             "ctranslate2>=4.5"]},
     entry_points={
         "console_scripts": [
             f"{tool}=t2tlike_cli.{tool.replace('-', '_')}:console_main" for tool in TOOLS

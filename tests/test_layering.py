@@ -17,7 +17,7 @@ LEVELS = [
     ("t2tlike.decoding.ids", "t2tlike.decoding.beam_search", "t2tlike.decoding.search"),
     ("t2tlike.t2t_model",),
     ("t2tlike.models",),
-    ("t2tlike.decoding.decoder", "t2tlike.decoding.tasks", "t2tlike.export",
+    ("t2tlike.decoding.decoder", "t2tlike.decoding.tasks", "t2tlike.export", "t2tlike.ctranslate2_export",
      "t2tlike.serving", "t2tlike.server"),
     ("t2tlike.training",),
 ]
