@@ -59,9 +59,17 @@ class _Formatter(pylogging.Formatter):
         return f"{self.formatTime(record, '%H:%M:%S')} {record.getMessage()}"
 
 
+# What TensorFlow's SavedModel writer logs through absl on every export and checkpoint:
+# renamed function inputs, sharding timings, the fingerprint's path; nothing to act on.
+_SAVE_NOISE = re.compile(r"with unsupported characters which will be renamed|"
+                         r"^Sharding callback duration|^Writing fingerprint to")
+
+
 def _setup_logging():
     logging.set_verbosity(logging.INFO)
     logging.get_absl_handler().setFormatter(_Formatter())
+    logging.get_absl_handler().addFilter(
+        lambda record: not _SAVE_NOISE.search(record.getMessage()))
     logging.use_absl_handler()
     pylogging.getLogger("tensorflow").setLevel(pylogging.ERROR)
 

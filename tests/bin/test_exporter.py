@@ -36,54 +36,74 @@ def _args(data_dir, out_dir):
 
 @pytest.mark.slow
 def test_an_export_decodes_raw_strings_as_the_decoder_does(run_cli, toy_trained, tmp_path):
+    """Beam 2 through t2t-exporter, greedy through serving.Translator on the run folder
+    (which runs t2t-exporter in a child process), and greedy through a CTranslate2 export."""
+    from t2tlike import registry, serving
     data_dir, out_dir = toy_trained
     words = "the a cat dog sat on mat red big small blue runs".split()
     rng = random.Random(0)
     src = tmp_path / "in.txt"
     src.write_text("".join(" ".join(rng.choice(words) for _ in range(rng.randint(1, 6))) + "\n"
                            for _ in range(200)))
-    exports, expected = [], {}
+    lines = src.read_text(encoding="utf-8").split("\n")[:-1]
+    expected = {}
     for decode in ("beam_size=2,alpha=0.6", "beam_size=1"):
-        export_dir = tmp_path / f"export_{decode[10]}"
-        code, stdout, err = run_cli("t2t-exporter", *_args(data_dir, out_dir),
-                                    f"--decode_hparams={decode}", f"--export_dir={export_dir}")
-        assert code == 0, err
-        assert sorted(os.listdir(export_dir)) == ["assets", "assets.extra", "fingerprint.pb",
-                                                  "saved_model.pb", "variables"]
-        info = json.loads((export_dir / "assets.extra" / "t2tlike_export.json").read_text())
-        assert info["problem"] == TOY_PROBLEM and info["max_input_length"] > 0
-        assert info["signatures"] == ["serving_default", "serving_ids", "input_lengths"]
         dst = tmp_path / f"decoder_{decode[10]}.txt"
         code, _, err = run_cli("t2t-decoder", *_args(data_dir, out_dir),
                                f"--decode_hparams={decode},batch_size=16",
                                f"--decode_from_file={src}", f"--decode_to_file={dst}")
         assert code == 0, err
-        exports.append(str(export_dir))
-        expected[str(export_dir)] = dst.read_text(encoding="utf-8").split("\n")[:-1]
+        expected[decode[10]] = dst.read_text(encoding="utf-8").split("\n")[:-1]
+    beam_export = tmp_path / "export_2"
+    code, stdout, err = run_cli("t2t-exporter", *_args(data_dir, out_dir),
+                                "--decode_hparams=beam_size=2,alpha=0.6",
+                                f"--export_dir={beam_export}")
+    assert code == 0, err
+    assert sorted(os.listdir(beam_export)) == ["assets", "assets.extra", "fingerprint.pb",
+                                               "saved_model.pb", "variables"]
+    info = json.loads((beam_export / "assets.extra" / "t2tlike_export.json").read_text())
+    assert info["problem"] == TOY_PROBLEM and info["max_input_length"] > 0
+    assert info["signatures"] == ["serving_default", "serving_ids", "input_lengths"]
     assert not [p for p in os.listdir(tmp_path) if "incomplete" in p]
+    from_run = serving.Translator(str(out_dir), data_dir=str(data_dir),   # the run itself
+                                  decode_hparams="beam_size=1", t2t_usr_dir=str(USR_DIR))
+    exports = {str(beam_export): expected["2"], from_run.export_dir: expected["1"]}
     proc = subprocess.run([sys.executable, "-c", LOAD, str(src), *exports], capture_output=True,
                           text=True, timeout=300, cwd=str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     loaded = json.loads(proc.stdout.strip().splitlines()[-1])
     assert loaded.pop("imported") == []
-    from t2tlike import registry   # the toy problem is registered by the runs above
     encoder = registry.problem(TOY_PROBLEM).get_feature_encoders(str(data_dir))["inputs"]
-    assert loaded.pop("lengths") == [len(encoder.encode(line)) for line in
-                                     src.read_text(encoding="utf-8").split("\n")[:-1]]
-    for path in exports:
-        assert loaded[path] == expected[path]
-        assert len(set(loaded[path])) > 5, loaded[path][:10]   # not one output for all
+    assert loaded.pop("lengths") == [len(encoder.encode(line)) for line in lines]
+    for path, decodes in exports.items():
+        assert loaded[path] == decodes
+        assert len(set(decodes)) > 5, decodes[:10]   # not one output for all
 
-    from t2tlike import serving   # the Python API, in this process
-    translate = serving.Translator(exports[0], batch_size=7)
-    lines = src.read_text(encoding="utf-8").split("\n")[:20]
-    assert translate(lines) == expected[exports[0]][:20]
-    assert translate(lines[3]) == expected[exports[0]][3]
+    translate = serving.Translator(str(beam_export), batch_size=7)   # in this process
+    assert translate(lines[:20]) == expected["2"][:20]
+    assert translate(lines[3]) == expected["2"][3]
     (decode, score), = translate(lines[:1], with_scores=True)
-    assert decode == expected[exports[0]][0] and score < 0
-    from_run = serving.Translator(str(out_dir), data_dir=str(data_dir),   # the run itself
-                                  decode_hparams="beam_size=1", t2t_usr_dir=str(USR_DIR))
-    assert from_run(lines) == expected[exports[1]][:20]
+    assert decode == expected["2"][0] and score < 0
+    assert from_run(lines[:20]) == expected["1"][:20]
+    _check_ctranslate2_greedy(run_cli, data_dir, out_dir, tmp_path, encoder, lines[:50],
+                              expected["1"][:50])
+
+
+def _check_ctranslate2_greedy(run_cli, data_dir, out_dir, tmp_path, encoder, lines, expected):
+    ctranslate2 = pytest.importorskip("ctranslate2")
+    ct2_dir = tmp_path / "ct2"
+    code, _, err = run_cli("t2t-exporter", *_args(data_dir, out_dir),
+                           "--export_format=ctranslate2", f"--export_dir={ct2_dir}")
+    assert code == 0, err
+    vocab_file = next(p for p in ("shared_vocabulary.json", "source_vocabulary.json")
+                      if (ct2_dir / p).exists())
+    vocab = json.loads((ct2_dir / vocab_file).read_text(encoding="utf-8"))
+    index = {token: i for i, token in enumerate(vocab)}
+    sources = [[vocab[i] for i in encoder.encode(line.strip())] for line in lines]
+    results = ctranslate2.Translator(str(ct2_dir), device="cpu").translate_batch(
+        sources, beam_size=1, min_decoding_length=0,
+        max_decoding_length=max(len(s) for s in sources) + 1 + 100)
+    assert [encoder.decode([index[t] for t in r.hypotheses[0]]) for r in results] == expected
 
 
 def test_exporting_without_a_checkpoint_over_an_export_or_a_multi_task_is_one_message(run_cli, toy_trained,
@@ -93,6 +113,12 @@ def test_exporting_without_a_checkpoint_over_an_export_or_a_multi_task_is_one_me
     data_dir, out_dir = toy_trained
     code, _, err = run_cli("t2t-exporter", *_args(data_dir, out_dir), f"--export_dir={tmp_path}")
     assert code == 2 and "exists already; exports are never overwritten" in err
+    code, _, err = run_cli("t2t-exporter", *_args(data_dir, out_dir), "--export_format="
+                           "ctranslate2", "--decode_hparams=beam_size=2")
+    assert code == 2 and "takes neither --task" in err and "Traceback" not in err
+    code, _, err = run_cli("t2t-exporter", *_args(data_dir, out_dir),
+                           "--ctranslate2_quantization=int8")
+    assert code == 2 and "applies to --export_format=ctranslate2" in err
     code, _, err = run_cli("t2t-exporter", "--problem=algorithmic_reverse_binary40+"
                            "algorithmic_identity_binary40", "--model=transformer",
                            f"--data_dir={data_dir}", f"--output_dir={out_dir}")
