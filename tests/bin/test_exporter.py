@@ -1,6 +1,8 @@
 """t2t-exporter: the SavedModel answers raw strings exactly as t2t-decoder does on the same
 checkpoint and decode hparams, loaded in a process that imports only TensorFlow and
-tensorflow-text, and through serving.Translator; bad input is one message."""
+tensorflow-text, through serving.Translator and through t2t-serve's server; its
+CTranslate2 export decodes greedily as t2t-decoder does; bad input is one message."""
+import asyncio
 import json
 import os
 import random
@@ -54,7 +56,7 @@ def test_an_export_decodes_raw_strings_as_the_decoder_does(run_cli, toy_trained,
                                f"--decode_from_file={src}", f"--decode_to_file={dst}")
         assert code == 0, err
         expected[decode[10]] = dst.read_text(encoding="utf-8").split("\n")[:-1]
-    beam_export = tmp_path / "export_2"
+    beam_export = tmp_path / "beam" / "1"   # a numbered version, as a server expects
     code, stdout, err = run_cli("t2t-exporter", *_args(data_dir, out_dir),
                                 "--decode_hparams=beam_size=2,alpha=0.6",
                                 f"--export_dir={beam_export}")
@@ -64,7 +66,7 @@ def test_an_export_decodes_raw_strings_as_the_decoder_does(run_cli, toy_trained,
     info = json.loads((beam_export / "assets.extra" / "t2tlike_export.json").read_text())
     assert info["problem"] == TOY_PROBLEM and info["max_input_length"] > 0
     assert info["signatures"] == ["serving_default", "serving_ids", "input_lengths"]
-    assert not [p for p in os.listdir(tmp_path) if "incomplete" in p]
+    assert os.listdir(beam_export.parent) == ["1"]   # no temporary folder left
     from_run = serving.Translator(str(out_dir), data_dir=str(data_dir),   # the run itself
                                   decode_hparams="beam_size=1", t2t_usr_dir=str(USR_DIR))
     exports = {str(beam_export): expected["2"], from_run.export_dir: expected["1"]}
@@ -85,8 +87,21 @@ def test_an_export_decodes_raw_strings_as_the_decoder_does(run_cli, toy_trained,
     (decode, score), = translate(lines[:1], with_scores=True)
     assert decode == expected["2"][0] and score < 0
     assert from_run(lines[:20]) == expected["1"][:20]
+    answers = asyncio.run(_serve(beam_export.parent, lines[:20]))   # t2t-serve's server
+    assert answers == expected["2"][:20]
     _check_ctranslate2_greedy(run_cli, data_dir, out_dir, tmp_path, encoder, lines[:50],
                               expected["1"][:50])
+
+
+async def _serve(base_path, lines):
+    """The export's answers through a server on a free port, one request per line, all at
+    once (so they are batched)."""
+    from server_helpers import post, running
+    async with running({"m": str(base_path)}) as (session, url):
+        answers = await asyncio.gather(*(post(session, f"{url}/m:predict",
+                                              {"instances": [line]}) for line in lines))
+    assert {status for status, _ in answers} == {200}
+    return [answer["predictions"][0]["outputs"] for _, answer in answers]
 
 
 def _check_ctranslate2_greedy(run_cli, data_dir, out_dir, tmp_path, encoder, lines, expected):
