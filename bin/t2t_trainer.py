@@ -28,6 +28,14 @@ flags.DEFINE_integer("keep_checkpoint_max", 20, "How many recent checkpoints to 
 flags.DEFINE_integer("log_step_count_steps", 0, "Log the progress line every this many steps "
                      "(0: every 10 seconds).", lower_bound=0)
 flags.DEFINE_bool("generate_data", False, "Run the problem's data generation first.")
+flags.DEFINE_integer("worker_replicas", 1, "T2T's number of workers; several workers are "
+                     "described by TF_CONFIG here (see t2tlike/training/distribute.py).")
+flags.DEFINE_integer("worker_id", 0, "T2T's index of this worker; see --worker_replicas.")
+flags.DEFINE_string("worker_job", "/job:localhost", "T2T's job name of the workers; see "
+                    "--worker_replicas.")
+flags.DEFINE_string("master", "", "T2T's address of this worker; see --worker_replicas.")
+flags.DEFINE_integer("ps_replicas", 0, "T2T's parameter servers: refused, training is "
+                     "synchronous all-reduce.")
 flags.DEFINE_float("max_train_seconds", 0.0, "A wall-clock budget: stop (with a checkpoint and "
                    "an eval) once training has run this many seconds (0: no limit).",
                    lower_bound=0.0)
@@ -38,7 +46,12 @@ def main(argv):
     from t2tlike import run_config
     from t2tlike.files import folder_lock, writable_dir
     from t2tlike.training.trainer import Trainer
+    from t2tlike.training import distribute
     cli.require("problem", "model", "hparams_set", "data_dir", "output_dir")
+    cluster = distribute.parse_tf_config(os.environ.get("TF_CONFIG", ""))
+    distribute.check_t2t_flags(FLAGS.worker_replicas, FLAGS.worker_id, FLAGS.worker_job,
+                               FLAGS.master, FLAGS.ps_replicas, cluster)
+    strategy = distribute.make_strategy(cluster)
     problem = registry.problem(FLAGS.problem)
     registry.model(FLAGS.model)  # fail on a bad name before any work
     if FLAGS.generate_data:
@@ -61,7 +74,7 @@ def main(argv):
                       max_train_seconds=FLAGS.max_train_seconds,
                       save_checkpoints_steps=FLAGS.save_checkpoints_steps,
                       save_checkpoints_secs=FLAGS.save_checkpoints_secs,
-                      log_every_steps=FLAGS.log_step_count_steps)
+                      log_every_steps=FLAGS.log_step_count_steps, strategy=strategy)
     with folder_lock(FLAGS.output_dir, "t2t-trainer", "--output_dir"):
         run_config.save(FLAGS.output_dir, hparams, FLAGS.problem, FLAGS.model,
                         FLAGS.hparams_set, FLAGS.hparams)

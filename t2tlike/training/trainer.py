@@ -1,7 +1,8 @@
 """The training loop: one generic trainer for every problem, model and optimizer.
 
-Runs under a tf.distribute.Strategy (MirroredStrategy over all local GPUs when there are
-several, the one GPU, else the default CPU strategy). Every `local_eval_frequency` steps,
+Runs under a tf.distribute.Strategy (distribute.py chooses it: MirroredStrategy over all
+local GPUs when there are several, the one GPU, else the default CPU strategy) and logs the
+replicas and the batch of one update. Every `local_eval_frequency` steps,
 at the last step and when the time budget is spent, it saves a checkpoint (see
 run_checkpoints.py) and then evaluates with the problem's metrics; an eval that fails is
 reported and training goes on. Checkpoints are also saved every `save_checkpoints_steps`
@@ -30,19 +31,9 @@ from t2tlike.errors import Stopped, first_line
 from t2tlike.t2t_model import build_model
 from t2tlike.training import learning_rate as lr_lib
 from t2tlike.training import multitask as multitask_lib
-from t2tlike.training import optimizers, run_checkpoints, run_control
+from t2tlike.training import distribute, optimizers, run_checkpoints, run_control
 
 TRAIN, EVAL = "train", "eval"
-
-
-def default_strategy():
-    """MirroredStrategy over all local GPUs when there are several, else the default one."""
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1:
-        return tf.distribute.MirroredStrategy()
-    if len(gpus) == 1:
-        return tf.distribute.OneDeviceStrategy("/gpu:0")
-    return tf.distribute.get_strategy()
 
 
 def feature_spec(dataset):
@@ -69,7 +60,7 @@ class Trainer:
         self.log_every_seconds = log_every_seconds
         self.log_every_steps = int(log_every_steps or 0)   # 0: by time only
         self.max_train_seconds = float(max_train_seconds or 0.0)
-        self.strategy = strategy or default_strategy()
+        self.strategy = strategy or distribute.local_strategy()
         if random_seed is not None:
             keras.utils.set_random_seed(random_seed)
         self.seed = random_seed
@@ -85,8 +76,10 @@ class Trainer:
                 optimizers.create_optimizer(self.optimizer_config, self.schedule),
                 self.model.precision)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        logging.info("Training %s on %s: %s.", model_name, problem.name,
-                     precision.describe(self.model.precision))
+        logging.info("Training %s on %s: %s; %s.", model_name, problem.name,
+                     precision.describe(self.model.precision),
+                     distribute.describe(self.strategy, hparams.batch_size,
+                                         self.optimizer_config.batches_per_update))
         # steps skipped as not finite (NaN, Inf; a float16 overflow), in all and in a row
         self.skipped_steps = tf.Variable(0, dtype=tf.int64, trainable=False,
                                          name="skipped_steps")

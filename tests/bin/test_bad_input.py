@@ -206,3 +206,20 @@ def test_restart_refuses_conflicting_overrides(run_cli, toy_trained):
 def test_unknown_flag(run_cli):
     _assert_user_error(run_cli("t2t-trainer", "--trian_steps=3"),
                        "Unknown command line flag 'trian_steps'", "Did you mean: train_steps")
+
+
+def test_a_bad_cluster_is_refused_before_any_work(run_cli, toy_data, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    _assert_user_error(run_cli("t2t-trainer", *_train_args(toy_data, out, "--ps_replicas=2")),
+                       "--ps_replicas=2", "no parameter servers")
+    _assert_user_error(run_cli("t2t-trainer", *_train_args(toy_data, out, "--worker_replicas=2",
+                                                           "--worker_id=1")),
+                       "set TF_CONFIG on each worker instead")
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["127.0.0.1:1"]}, '
+                                    '"task": {"type": "worker", "index": 3}}')
+    _assert_user_error(run_cli("t2t-trainer", *_train_args(toy_data, out)),
+                       "TF_CONFIG's task index 3 is out of range")
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    _assert_user_error(run_cli("t2t-trainer", *_train_args(toy_data, out)),
+                       "TF_CONFIG is not valid JSON")
+    assert not out.exists()

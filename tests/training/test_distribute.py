@@ -1,0 +1,82 @@
+"""The cluster and the strategy: TF_CONFIG checked with one message per mistake, T2T's
+distribution flags mapped or refused with what to write instead, and the start-up line
+that states the replicas and the batch of one update."""
+import json
+import re
+
+import pytest
+import tensorflow as tf
+
+from t2tlike.errors import UserError
+from t2tlike.training import distribute
+
+
+def _config(jobs, task_type="worker", index=0):
+    return json.dumps({"cluster": jobs, "task": {"type": task_type, "index": index}})
+
+
+def test_a_two_worker_tf_config_names_the_chief():
+    workers = {"worker": ["127.0.0.1:2222", "127.0.0.1:2223"]}
+    first = distribute.parse_tf_config(_config(workers))
+    second = distribute.parse_tf_config(_config(workers, index=1))
+    assert first.num_workers == 2 and first.is_chief and first.address == "127.0.0.1:2222"
+    assert not second.is_chief and second.address == "127.0.0.1:2223"
+    with_chief = {"chief": ["[::1]:2000"], "worker": ["machine-b.local:2222"]}
+    assert distribute.parse_tf_config(_config(with_chief, "chief")).is_chief
+    assert not distribute.parse_tf_config(_config(with_chief)).is_chief
+    assert distribute.parse_tf_config(_config(with_chief)).num_workers == 2
+
+
+@pytest.mark.parametrize("text", ["", "  ", '{"cluster": {}}'])
+def test_no_cluster_is_this_machine(text):
+    assert distribute.parse_tf_config(text) is None
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{cluster: }", "TF_CONFIG is not valid JSON"),
+    ("[1, 2]", "must be a JSON object"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker"}, "tasks": 1}',
+     "unknown key(s) ['tasks']"),
+    (_config({"worker": ["a:1", "b:1"]}, index=2), "task index 2 is out of range"),
+    (_config({"worker": ["a:1"]}, index=-1), "task index -1 is out of range"),
+    (_config({"worker": ["a:1"]}, index=True), "task index True is out of range"),
+    (_config({"worker": ["a:1"]}, "chief"), "task type 'chief' is not in its cluster"),
+    (_config({"master": ["a:1"]}, "master"), "task type 'master'; known: chief, worker"),
+    (_config({"worker": ["a:1"], "ps": ["b:1"]}), "no parameter servers"),
+    (_config({"worker": ["localhost"]}), "expected \"host:port\""),
+    (_config({"worker": ["a:70000"]}), "port from 1 to 65535"),
+    (_config({"worker": []}), "non-empty list"),
+    (_config({"chief": ["a:1", "b:1"]}, "chief"), "several \"chief\" tasks"),
+    ('{"cluster": {"worker": ["a:1"]}}', "no \"task\""),
+])
+def test_a_bad_tf_config_is_one_message(text, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        distribute.parse_tf_config(text)
+
+
+def test_t2ts_flags_map_one_worker_and_point_to_tf_config_for_more():
+    distribute.check_t2t_flags()   # T2T's defaults: this machine
+    distribute.check_t2t_flags(worker_replicas=1, worker_id=0, worker_job="/job:localhost")
+    with pytest.raises(UserError, match="set TF_CONFIG on each worker instead"):
+        distribute.check_t2t_flags(worker_replicas=2, worker_id=1)
+    with pytest.raises(UserError, match="set TF_CONFIG on each worker instead"):
+        distribute.check_t2t_flags(master="grpc://10.0.0.1:2222")
+    with pytest.raises(UserError, match="no parameter servers"):
+        distribute.check_t2t_flags(ps_replicas=2)
+    cluster = distribute.parse_tf_config(_config({"worker": ["a:1"]}))
+    with pytest.raises(UserError, match="both TF_CONFIG and"):
+        distribute.check_t2t_flags(worker_replicas=2, tf_config=cluster)
+
+
+def test_several_workers_are_refused_until_the_chief_alone_writes_the_run():
+    one = distribute.parse_tf_config(_config({"worker": ["127.0.0.1:2222"]}))
+    assert distribute.make_strategy(one).num_replicas_in_sync == 1
+    two = distribute.parse_tf_config(_config({"worker": ["a:1", "b:1"]}))
+    with pytest.raises(UserError, match="2 workers; training on several machines is not"):
+        distribute.make_strategy(two)
+
+
+def test_the_start_up_line_states_replicas_and_the_batch_of_an_update():
+    line = distribute.describe(tf.distribute.get_strategy(), 4096, batches_per_update=4)
+    assert line == ("1 replica(s) (_DefaultDistributionStrategy); batch_size 4096 per replica "
+                    "x 4 accumulated batches = 16384 per update")
