@@ -32,6 +32,10 @@ def basic_params1():
         # gradient accumulation: update once every N batches (0 or 1: every batch); see
         # t2tlike/training/optimizers.py
         optimizer_multistep_accumulate_steps=0,
+        # the batch of one weight update, kept whatever the replicas: > 0 sets the
+        # accumulation to effective_batch_tokens / (batch_size x replicas), which must be a
+        # whole number (t2tlike/training/distribute.py); 0: batch_size x replicas
+        effective_batch_tokens=0,
         # compute precision: auto | none | bfloat16 | float16 (t2tlike/precision.py)
         mixed_precision="auto",
         # learning rate: T2T's factor string, see t2tlike/training/learning_rate.py

@@ -154,6 +154,24 @@ def make_strategy(cluster):
     return local_strategy()
 
 
+def accumulate_steps(effective_batch_tokens, batch_size, replicas, accumulate=0):
+    """Batches per weight update: `accumulate` (optimizer_multistep_accumulate_steps), or,
+    with effective_batch_tokens > 0, what keeps one update at that size on `replicas`."""
+    if not effective_batch_tokens:
+        return accumulate
+    if accumulate > 1:
+        raise UserError(f"both effective_batch_tokens={effective_batch_tokens} and "
+                        f"optimizer_multistep_accumulate_steps={accumulate} are set; the "
+                        "first sets the second from the replicas, give one of them.")
+    per_step = batch_size * replicas
+    if effective_batch_tokens < 0 or effective_batch_tokens % per_step:
+        raise UserError(f"effective_batch_tokens={effective_batch_tokens} is not a whole "
+                        f"multiple of batch_size x replicas = {batch_size} x {replicas} = "
+                        f"{per_step}; give a multiple such as "
+                        f"{max(1, round(effective_batch_tokens / per_step)) * per_step}.")
+    return effective_batch_tokens // per_step
+
+
 def describe(strategy, batch_size, batches_per_update=1):
     """One line for the logs: replicas and the tokens (or examples) of one update."""
     replicas = strategy.num_replicas_in_sync

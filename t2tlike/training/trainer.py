@@ -17,6 +17,7 @@ line with steps/s, target tokens/s and the ETA.
 A MultiProblem trains on its tasks' mixture under the `multiproblem_*` schedule and is
 evaluated task by task (metrics named "TASK/metric"); see t2tlike/training/multitask.py.
 """
+import dataclasses
 import os
 import time
 
@@ -66,7 +67,11 @@ class Trainer:
         self.seed = random_seed
         self.problem_hparams = problem.get_hparams(hparams, data_dir)
         self.input_config = problem.input_config(hparams)
-        self.optimizer_config = optimizers.OptimizerConfig.from_hparams(hparams)
+        config = optimizers.OptimizerConfig.from_hparams(hparams)
+        self.optimizer_config = dataclasses.replace(config, accumulate_steps=(
+            distribute.accumulate_steps(hparams.effective_batch_tokens, hparams.batch_size,
+                                        self.strategy.num_replicas_in_sync,
+                                        config.accumulate_steps)))
         with self.strategy.scope():
             self.model = build_model(model_name, hparams, self.problem_hparams)
             # The schedule counts weight updates (see optimizers.py on accumulation).

@@ -80,3 +80,26 @@ def test_the_start_up_line_states_replicas_and_the_batch_of_an_update():
     line = distribute.describe(tf.distribute.get_strategy(), 4096, batches_per_update=4)
     assert line == ("1 replica(s) (_DefaultDistributionStrategy); batch_size 4096 per replica "
                     "x 4 accumulated batches = 16384 per update")
+
+
+def test_effective_batch_tokens_sets_the_accumulation_from_the_replicas():
+    assert distribute.accumulate_steps(0, 4096, 2, accumulate=3) == 3   # off: as given
+    assert distribute.accumulate_steps(16384, 4096, 1) == 4
+    assert distribute.accumulate_steps(16384, 4096, 2) == 2
+    assert distribute.accumulate_steps(16384, 4096, 4) == 1
+    with pytest.raises(UserError, match=re.escape("not a whole multiple of batch_size x "
+                                                  "replicas = 4096 x 3 = 12288; give a "
+                                                  "multiple such as 12288")):
+        distribute.accumulate_steps(16384, 4096, 3)
+    with pytest.raises(UserError, match="give one of them"):
+        distribute.accumulate_steps(16384, 4096, 1, accumulate=4)
+
+
+def test_the_trainer_updates_once_per_effective_batch(tiny_data, tmp_path):
+    from helpers import tiny_transformer_hparams
+    from t2tlike.training.trainer import Trainer
+    problem, data_dir = tiny_data
+    hp = tiny_transformer_hparams()
+    hp = hp.replace(effective_batch_tokens=3 * hp.batch_size).freeze()
+    trainer = Trainer(problem, "transformer", hp, data_dir, str(tmp_path), train_steps=6)
+    assert trainer.optimizer_config.batches_per_update == 3
