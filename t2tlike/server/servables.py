@@ -160,6 +160,7 @@ class Model:
         self._max_input_length = max_input_length
         self.current = None       # the Servable answering requests
         self.failed = {}          # version -> the error of its load (not retried)
+        self._unlisted = False    # the base path could not be listed at the last poll
 
     def status(self):
         """TensorFlow Serving's model_version_status list."""
@@ -176,8 +177,12 @@ class Model:
         try:
             found = await loop.run_in_executor(None, numbered_exports, self.base_path)
         except OSError as error:
-            logging.warning("Cannot list %s: %s", self.base_path, error)
+            if not self._unlisted:   # once, not at every poll
+                logging.warning("Cannot list %s (%s); still serving %s.", self.base_path,
+                                error, self.current.version if self.current else "nothing")
+            self._unlisted = True
             return
+        self._unlisted = False
         candidates = [v for v in found if v not in self.failed]
         if not candidates or (self.current and max(candidates) == self.current.version):
             return
