@@ -17,14 +17,12 @@ import tempfile
 
 from t2tlike.decoding.ids import EOS_ID, PAD_ID, cut_at_eos  # noqa: F401  (the ids' home)
 from t2tlike.errors import UserError
+from t2tlike.files import PY_SPACE_CHARS, PY_WHITESPACE  # noqa: F401  (the encoders' split)
 
 PAD = "<pad>"
 EOS = "<EOS>"
 RESERVED_TOKENS = [PAD, EOS]          # at PAD_ID and EOS_ID
 NUM_RESERVED_TOKENS = len(RESERVED_TOKENS)
-# What str.split() splits at (no character above U+3000 is whitespace), for RE2.
-PY_SPACE_CHARS = "".join(f"\\x{{{c:x}}}" for c in range(0x3001) if chr(c).isspace())
-PY_WHITESPACE = f"[{PY_SPACE_CHARS}]+"
 
 
 def strip_ids(ids, ids_to_strip):

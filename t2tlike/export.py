@@ -49,6 +49,13 @@ from absl import logging
 from t2tlike.decoding import decoder
 from t2tlike.decoding.ids import EOS_ID, PAD_ID
 from t2tlike.errors import UserError
+from t2tlike.files import PY_WHITESPACE
+
+
+def strip(strings):
+    """Each line without the whitespace at its ends, as str.strip() (t2t-decoder) removes
+    it: any Unicode whitespace, where tf.strings.strip removes ASCII only."""
+    return tf.strings.regex_replace(strings, f"^{PY_WHITESPACE}|{PY_WHITESPACE}$", "")
 
 
 def _cut_at_eos(ids):
@@ -97,7 +104,7 @@ def export_model(model, input_encoder, target_encoder, hparams, export_dir, info
             input_signature=strings, autograph=False))
         archive.add_endpoint("input_lengths", tf.function(
             lambda strings: {"lengths": tf.cast(
-                source.tf_encode(tf.strings.strip(strings)).row_lengths(), tf.int32)},
+                source.tf_encode(strip(strings)).row_lengths(), tf.int32)},
             input_signature=strings, autograph=False))
     else:
         logging.warning("The problem's encoders (%s, %s) have no in-graph version: the export "
@@ -124,7 +131,7 @@ def export_model(model, input_encoder, target_encoder, hparams, export_dir, info
 
 
 def _text_signature(strings, infer, source, target_encoder, hparams, has_inputs, class_ids):
-    ids = source.tf_encode(tf.strings.strip(strings))
+    ids = source.tf_encode(strip(strings))
     limit = hparams.max_input_size
     if limit > 0:   # as the decoder: the first ids of an input, the last of a prompt
         ids = ids[:, :limit] if has_inputs else ids[:, -limit:]

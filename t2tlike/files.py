@@ -7,7 +7,8 @@ all of the new one, and an interrupted write leaves no `.tmp` behind.
 
 `read_text` / `read_lines` read a UTF-8 file whole or a line at a time, with one clear
 error for a missing file or bytes that are not UTF-8. `folder_lock` keeps a second tool
-run out of a folder another one is writing.
+run out of a folder another one is writing. `PY_WHITESPACE` is what Python's str.strip()
+and str.split() treat as whitespace, for TensorFlow's RE2 string ops (whose \s is ASCII).
 """
 import contextlib
 import fcntl
@@ -16,6 +17,9 @@ import os
 from t2tlike.errors import UserError
 
 TMP_SUFFIX = ".tmp"
+# str.isspace()'s characters (none is above U+3000) as an RE2 class body, and one run of them
+PY_SPACE_CHARS = "".join(f"\\x{{{c:x}}}" for c in range(0x3001) if chr(c).isspace())
+PY_WHITESPACE = f"[{PY_SPACE_CHARS}]+"
 
 
 def default_tmp_dir():

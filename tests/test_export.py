@@ -109,3 +109,10 @@ def test_a_classifier_export_answers_the_label_as_the_decoder(tmp_path):
     assert outputs == decoder.decode_lines(lines)
     assert set(outputs) == {"no", "yes"} and scores.shape == (len(lines),)
     assert (scores < 0).all() and (scores > np.log(0.5) - 1e-6).all()
+
+
+def test_lines_are_stripped_as_the_decoder_strips_them():
+    spaces = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+    lines = [spaces + "a b" + spaces[::-1], " \u3000x\u00a0y\u2029", "", "\u200bz\u200b", "\x85"]
+    stripped = [s.decode("utf-8") for s in export.strip(tf.constant(lines)).numpy()]
+    assert stripped == [line.strip() for line in lines]
