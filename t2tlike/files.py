@@ -8,7 +8,7 @@ all of the new one, and an interrupted write leaves no `.tmp` behind.
 `read_text` / `read_lines` read a UTF-8 file whole or a line at a time, with one clear
 error for a missing file or bytes that are not UTF-8. `folder_lock` keeps a second tool
 run out of a folder another one is writing. `PY_WHITESPACE` is what Python's str.strip()
-and str.split() treat as whitespace, for TensorFlow's RE2 string ops (whose \s is ASCII).
+and str.split() treat as whitespace, for TensorFlow's RE2 string ops (whose \\s is ASCII).
 """
 import contextlib
 import fcntl

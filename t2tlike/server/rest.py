@@ -112,6 +112,9 @@ class Api:
             raise RequestError(f"JSON Parse error: {error}") from None
         signature, instances, row_format = _parse(payload, servable)
         started = time.monotonic()
+        if servable.checks_lengths(signature):
+            await asyncio.get_running_loop().run_in_executor(
+                None, servable.check_lengths, signature, instances)
         try:
             results = await servable.batchers[signature].submit(instances)
         except RequestError:

@@ -102,16 +102,24 @@ class Servable:
                 inputs[key] = tf.constant(values, dtype=tf.string)
             else:
                 inputs[key] = tf.constant(_pad(values, spec.dtype.as_numpy_dtype))
-        if signature == "serving_default" and self.max_input_length > 0 and \
-                "input_lengths" in self.signatures:
-            self._check_lengths(inputs)
         outputs = self.signatures[signature](**inputs)
         outputs = {key: value.numpy() for key, value in outputs.items()}
         return [{key: _plain(value[i]) for key, value in outputs.items()}
                 for i in range(len(instances))]
 
-    def _check_lengths(self, inputs):
-        lengths = self.signatures["input_lengths"](**inputs)["lengths"].numpy()
+    def checks_lengths(self, signature):
+        """Whether a request to `signature` is checked against max_input_length first."""
+        return signature == "serving_default" and self.max_input_length > 0 and \
+            "input_lengths" in self.signatures and len(self.specs[signature]) == 1
+
+    def check_lengths(self, signature, instances):
+        """Refuses a request with an input over max_input_length ids (RequestError, 400),
+        before it is batched: one bad request never holds up its neighbours' batch."""
+        (key,) = self.specs[signature]
+        strings = self._tf.constant([instance[key] for instance in instances],
+                                    dtype=self._tf.string)
+        (length_key,) = self.specs["input_lengths"]
+        lengths = self.signatures["input_lengths"](**{length_key: strings})["lengths"].numpy()
         too_long = [(i, int(n)) for i, n in enumerate(lengths) if n > self.max_input_length]
         if too_long:
             i, n = too_long[0]

@@ -47,8 +47,14 @@ def test_concurrent_clients_share_model_calls_and_a_failure_stays_with_its_reque
             mixed = await asyncio.gather(*(
                 post(session, f"{url}/m:predict", {"instances": [text]})
                 for text in ["ok", "fail", "fine", "good"] * 2))
-            return batched, mixed
-    batched, mixed = run(scenario())
+            too_long = await asyncio.gather(*(   # refused before batching: 8 fill the batch
+                post(session, f"{url}/m:predict", {"instances": [text]})
+                for text in ["a b c d e f"] + [f"w{i}" for i in range(8)]))
+            return batched, mixed, too_long
+    batched, mixed, too_long = run(scenario())
+    assert too_long[0][0] == 400 and "6 ids long" in too_long[0][1]["error"]
+    assert {(status, answer["predictions"][0]["batch"]) for status, answer in too_long[1:]} == {
+        (200, 8)}
     assert [status for status, _ in batched] == [200] * 8
     assert {answer["predictions"][0]["batch"] for _, answer in batched} == {8}   # one call
     assert [answer["predictions"][0]["outputs"] for _, answer in batched] == [
