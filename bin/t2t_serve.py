@@ -40,6 +40,9 @@ flags.DEFINE_integer("num_batch_threads", 1, "Batches that run at once (each use
                      "core through TensorFlow's own threads).")
 flags.DEFINE_integer("max_input_length", -1, "Longest input in ids; longer ones get a 400 "
                      "answer (-1: the export's max_input_length, 0: no limit).")
+flags.DEFINE_integer("rest_api_timeout_in_ms", 0, "Longest wait of a predict request, in "
+                     "ms; later it gets a 504 answer (0: no limit; TensorFlow Serving's "
+                     "default is 30000).", lower_bound=0)
 flags.DEFINE_float("file_system_poll_wait_seconds", 1.0, "How often base paths are checked "
                    "for a new version.")
 flags.DEFINE_float("stats_every_secs", 60.0, "How often the traffic line is logged.")
@@ -78,7 +81,9 @@ def main(argv):
     server = serve.Server(models, host=FLAGS.host, port=port,
                           max_input_length=FLAGS.max_input_length,
                           poll_seconds=max(FLAGS.file_system_poll_wait_seconds, 0.05),
-                          report_seconds=max(FLAGS.stats_every_secs, 1.0), **batching)
+                          report_seconds=max(FLAGS.stats_every_secs, 1.0),
+                          request_timeout_seconds=FLAGS.rest_api_timeout_in_ms / 1000,
+                          **batching)
     try:
         server.run()
     except OSError as error:   # the port is taken, or the address is not this machine's

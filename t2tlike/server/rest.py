@@ -12,7 +12,8 @@ serving_default), row format (an instance is the value of a one-input signature,
 dict input name -> value) or columnar format (a list, or a dict input name -> list);
 strings as JSON strings or {"b64": "..."}; an answer with several outputs gives a dict per
 prediction. Every error is {"error": "..."} with a 4xx status for a bad request (404 for
-an unknown model or version) and 500 for a failure inside the model; the server goes on.
+an unknown model or version), 500 for a failure inside the model and 504 for a request
+not answered within the timeout; the server goes on.
 
 aiohttp serves: asyncio's HTTP server and client of the aio-libs project, maintained
 for more than ten years, with graceful shutdown (stop accepting, finish the handlers in
@@ -59,8 +60,9 @@ async def _json_errors(request, handler):
 class Api:
     """The REST handlers over `models` ({name: servables.Model})."""
 
-    def __init__(self, models):
+    def __init__(self, models, timeout_seconds=0.0):
         self.models = models
+        self.timeout_seconds = timeout_seconds   # a predict request's longest wait (0: none)
         self.stats = {name: Stats() for name in models}
 
     def routes(self):
@@ -116,9 +118,15 @@ class Api:
             await asyncio.get_running_loop().run_in_executor(
                 None, servable.check_lengths, signature, instances)
         try:
-            results = await servable.batchers[signature].submit(instances)
+            results = await asyncio.wait_for(servable.batchers[signature].submit(instances),
+                                             self.timeout_seconds or None)
         except RequestError:
             raise
+        except asyncio.TimeoutError:
+            raise RequestError(f"the request was not answered within "
+                               f"{self.timeout_seconds * 1000:.0f} ms (t2t-serve "
+                               "--rest_api_timeout_in_ms); send fewer instances per request "
+                               "or retry later", 504) from None
         except Exception as error:   # noqa: BLE001  (the server answers and goes on)
             raise _model_error(error) from None
         self.stats[model.name].add(len(instances), time.monotonic() - started)
@@ -242,8 +250,8 @@ class Stats:
         self.__init__()
 
 
-def make_app(models, client_max_size=16 << 20):
-    api = Api(models)
+def make_app(models, client_max_size=16 << 20, timeout_seconds=0.0):
+    api = Api(models, timeout_seconds)
     app = web.Application(middlewares=[_json_errors], client_max_size=client_max_size)
     app.add_routes(api.routes())
     app[API] = api

@@ -22,7 +22,8 @@ class Server:
 
     def __init__(self, models, host="127.0.0.1", port=8501, max_batch_size=64,
                  batch_timeout_micros=10000, num_batch_threads=1, max_input_length=-1,
-                 poll_seconds=1.0, report_seconds=60.0, shutdown_timeout=60.0):
+                 poll_seconds=1.0, report_seconds=60.0, shutdown_timeout=60.0,
+                 request_timeout_seconds=0.0):
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max(int(num_batch_threads), 1), thread_name_prefix="model")
         batching = dict(max_batch_size=max_batch_size,
@@ -33,6 +34,7 @@ class Server:
         self.host, self.port = host, port
         self.poll_seconds, self.report_seconds = poll_seconds, report_seconds
         self.shutdown_timeout = shutdown_timeout
+        self.request_timeout_seconds = request_timeout_seconds   # 0: a request may wait
         self._runner, self._tasks = None, []
 
     async def start(self):
@@ -43,7 +45,7 @@ class Server:
                 logging.warning("No version of %s in %s yet (a numbered folder with "
                                 "saved_model.pb); it is served once one appears.", model.name,
                                 model.base_path)
-        app = rest.make_app(self.models)
+        app = rest.make_app(self.models, timeout_seconds=self.request_timeout_seconds)
         app.on_shutdown.append(self._drain)
         app.on_cleanup.append(self._unload)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False,

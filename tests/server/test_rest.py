@@ -152,3 +152,15 @@ def test_status_and_metadata_follow_a_new_version_and_a_broken_one_is_reported(f
     assert status[1]["version"] == "3" and status[1]["state"] == "END"
     assert status[1]["status"]["error_message"]
     assert still[1]["predictions"][0]["outputs"] == "Y|v2"
+
+
+def test_a_request_not_answered_in_time_gets_a_504_and_the_server_goes_on(fake_export):
+    async def scenario():
+        async with running({"m": str(fake_export)}, batch_timeout_micros=20_000_000,
+                           max_batch_size=2, request_timeout_seconds=0.3) as (session, url):
+            late = await post(session, f"{url}/m:predict", {"instances": ["alone"]})
+            full = await post(session, f"{url}/m:predict", {"instances": ["a", "b"]})
+            return late, full
+    (status, answer), full = run(scenario())
+    assert status == 504 and "not answered within 300 ms" in answer["error"]
+    assert full[0] == 200 and [p["outputs"] for p in full[1]["predictions"]] == ["A|v1", "B|v1"]
