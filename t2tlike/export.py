@@ -50,6 +50,7 @@ from t2tlike.decoding import decoder
 from t2tlike.decoding.ids import EOS_ID, PAD_ID
 from t2tlike.errors import UserError
 from t2tlike.files import PY_WHITESPACE
+from t2tlike.serving import INFO_FILE
 
 
 def strip(strings):
@@ -64,7 +65,6 @@ def _cut_at_eos(ids):
     return tf.ragged.boolean_mask(ids, before_eos & tf.not_equal(ids, PAD_ID))
 
 
-INFO_FILE = os.path.join("assets.extra", "t2tlike_export.json")
 
 
 def export_model(model, input_encoder, target_encoder, hparams, export_dir, info=None,

@@ -27,6 +27,10 @@ import weakref
 
 from t2tlike.errors import UserError, first_line
 
+# What t2t-exporter writes beside the SavedModel (TensorFlow Serving's folder for extra
+# files): the problem, checkpoint, signatures, decode hparams, max_input_length.
+INFO_FILE = os.path.join("assets.extra", "t2tlike_export.json")
+
 
 class Translator:
     """Decodes lines with the export in `export_dir`, `batch_size` lines per call."""

@@ -18,11 +18,10 @@ import os
 import numpy as np
 from absl import logging
 
-from t2tlike.errors import UserError
+from t2tlike.errors import UserError, first_line
 from t2tlike.server import batching
-from t2tlike.serving import numbered_exports
+from t2tlike.serving import INFO_FILE, numbered_exports
 
-INFO_FILE = os.path.join("assets.extra", "t2tlike_export.json")   # t2t-exporter's facts
 
 
 class RequestError(ValueError):
@@ -202,7 +201,7 @@ class Model:
                                        self._max_input_length))
             await loop.run_in_executor(None, servable.warm_up)
         except Exception as error:   # noqa: BLE001  (a bad export must not stop the server)
-            message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            message = first_line(error)
             self.failed[version] = message
             logging.error("Could not load %s version %d (%s): %s; still serving %s.",
                           self.name, version, found[version], message,
