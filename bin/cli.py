@@ -76,7 +76,7 @@ def _setup_logging():
 
 # What TensorFlow prints on stderr while it starts on a healthy machine without a GPU (some
 # of it before its C++ log level applies): nothing a user needs to act on.
-_START_UP_NOISE = re.compile(
+START_UP_NOISE = re.compile(
     r"All log messages before absl::InitializeLog|cudart_stub\.cc|cuda_platform\.cc|"
     r"failed call to cuInit|cpu_feature_guard\.cc|rebuild TensorFlow with the appropriate "
     r"compiler flags|Unable to register cu(DNN|FFT|BLAS) factory|TF-TRT Warning|"
@@ -84,7 +84,7 @@ _START_UP_NOISE = re.compile(
 
 
 def start_tensorflow():
-    """Imports TensorFlow and looks for GPUs with its start-up noise (`_START_UP_NOISE`)
+    """Imports TensorFlow and looks for GPUs with its start-up noise (`START_UP_NOISE`)
     taken out of stderr; every other line it printed is passed on. A user who set
     TF_CPP_MIN_LOG_LEVEL sees everything."""
     if "tensorflow" in sys.modules or _USER_LOG_LEVEL:
@@ -104,7 +104,7 @@ def start_tensorflow():
             os.close(saved)
             captured.seek(0)
             for line in captured.read().decode("utf-8", "replace").splitlines():
-                if line.strip() and not _START_UP_NOISE.search(line):
+                if line.strip() and not START_UP_NOISE.search(line):
                     print(line, file=sys.stderr)
 
 

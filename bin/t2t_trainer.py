@@ -36,6 +36,17 @@ flags.DEFINE_string("worker_job", "/job:localhost", "T2T's job name of the worke
 flags.DEFINE_string("master", "", "T2T's address of this worker; see --worker_replicas.")
 flags.DEFINE_integer("ps_replicas", 0, "T2T's parameter servers: refused, training is "
                      "synchronous all-reduce.")
+flags.DEFINE_integer("local_workers", 0, "Start this many workers on this machine "
+                     "(127.0.0.1, free ports, CPU threads split among them): multi-worker "
+                     "training tried on one box. On a cluster set TF_CONFIG on each worker "
+                     "instead.", lower_bound=0)
+flags.DEFINE_enum("collective_communication", "auto", ["auto", "ring", "nccl"], "How the "
+                  "workers all-reduce the gradients: ring (gRPC), nccl (GPUs) or auto.")
+flags.DEFINE_float("collective_timeout_secs", 600.0, "A worker that waits this long for the "
+                   "others in one all-reduce fails the job (0: waits for ever). Workers wait "
+                   "for the chief while it saves a checkpoint and decodes the BLEU samples, "
+                   "so keep it above that. A worker that dies is noticed sooner.",
+                   lower_bound=0.0)
 flags.DEFINE_float("max_train_seconds", 0.0, "A wall-clock budget: stop (with a checkpoint and "
                    "an eval) once training has run this many seconds (0: no limit).",
                    lower_bound=0.0)
@@ -51,7 +62,11 @@ def main(argv):
     cluster = distribute.parse_tf_config(os.environ.get("TF_CONFIG", ""))
     distribute.check_t2t_flags(FLAGS.worker_replicas, FLAGS.worker_id, FLAGS.worker_job,
                                FLAGS.master, FLAGS.ps_replicas, cluster)
-    strategy = distribute.make_strategy(cluster)
+    if FLAGS.local_workers > 1:
+        return _launch_local_workers(cluster)
+    strategy = distribute.make_strategy(cluster, FLAGS.collective_communication,
+                                        FLAGS.collective_timeout_secs)
+    chief = distribute.worker_of(strategy).is_chief
     problem = registry.problem(FLAGS.problem)
     registry.model(FLAGS.model)  # fail on a bad name before any work
     if FLAGS.generate_data:
@@ -75,10 +90,31 @@ def main(argv):
                       save_checkpoints_steps=FLAGS.save_checkpoints_steps,
                       save_checkpoints_secs=FLAGS.save_checkpoints_secs,
                       log_every_steps=FLAGS.log_step_count_steps, strategy=strategy)
+    if not chief:   # the chief writes the run's files
+        trainer.train()
+        return
     with folder_lock(FLAGS.output_dir, "t2t-trainer", "--output_dir"):
         run_config.save(FLAGS.output_dir, hparams, FLAGS.problem, FLAGS.model,
                         FLAGS.hparams_set, FLAGS.hparams)
         trainer.train()
+
+
+def _launch_local_workers(cluster):
+    from t2tlike.errors import Stopped, UserError
+    from t2tlike.training import local_workers
+    if cluster is not None:
+        raise UserError("both TF_CONFIG and --local_workers are set; --local_workers writes "
+                        "each worker's TF_CONFIG itself: unset TF_CONFIG.")
+    given = [line for name in FLAGS if FLAGS[name].present and name != "local_workers"
+             for line in FLAGS[name].serialize().split("\n")]
+    status, signal = local_workers.launch(given, FLAGS.local_workers, hide=cli.START_UP_NOISE)
+    if status and signal:
+        from t2tlike.training.run_control import signal_name
+        raise Stopped(f"the workers stopped on {signal_name(signal)}; run the same command "
+                      "again to resume.", status)
+    if status:
+        raise Stopped(f"a local worker failed (exit status {status}); see the workers' "
+                      "lines above.", status)
 
 
 def console_main():

@@ -186,7 +186,9 @@ class Problem:
         `config`: the InputConfig (`problem.input_config(hparams)`; None: InputConfig()).
         Unbatched: dicts of 1-D int32 sequences. Batched (default): dicts of
         [batch, length] int32, padded with 0, about `config.batch_size` tokens each.
-        `shard=(index, count)` reads every count-th file (one input worker of many).
+        `shard=(index, count)`: the part read by input worker `index` of `count` (one of
+        several training workers): every count-th file, or, with fewer files than workers,
+        every count-th record of each file (logged in TRAIN mode).
         """
         import tensorflow as tf
 
@@ -196,13 +198,25 @@ class Problem:
         shuffle = is_training if shuffle is None else shuffle
         repeat = is_training if repeat is None else repeat
         files = self.data_files(data_dir, split or mode)
-        if shard is not None:
-            files = files[shard[0]::shard[1]] or files
+        def read(path):   # with fewer files than workers: disjoint in any file order
+            records = tf.data.TFRecordDataset(path)
+            return records if every_file is None else records.shard(*every_file)
+        every_file = None
+        if shard is not None and len(files) >= shard[1]:
+            files = files[shard[0]::shard[1]]
+        elif shard is not None:
+            every_file = (shard[1], shard[0])
+            if is_training:
+                from absl import logging
+                logging.warning("%d %s file(s) for %d input workers: each worker reads every "
+                                "%d-th record of every file. Write at least as many shards as "
+                                "workers to give each its own files.", len(files), self.name,
+                                shard[1], shard[1])
         ds = tf.data.Dataset.from_tensor_slices(files)
         if shuffle:
             ds = ds.shuffle(len(files), seed=seed)
         # in file order unless shuffling without a seed (then as the reads finish)
-        ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
+        ds = ds.interleave(read, cycle_length=min(len(files), 8),
                            num_parallel_calls=tf.data.AUTOTUNE,
                            deterministic=not shuffle or seed is not None)
         if max_records > 0:

@@ -22,10 +22,12 @@ points to TF_CONFIG for the rest.
 import dataclasses
 import json
 import re
+import socket
 
-from t2tlike.errors import UserError
+from t2tlike.errors import UserError, first_line
 
-TASK_TYPES = ("chief", "worker", "evaluator")
+TASK_TYPES = ("chief", "worker")
+COMMUNICATIONS = ("auto", "ring", "nccl")
 _ADDRESS = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
 _EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:2222", "host2:2222"]}, '
             '"task": {"type": "worker", "index": 0}}\'')
@@ -143,15 +145,132 @@ def local_strategy():
     return tf.distribute.get_strategy()
 
 
-def make_strategy(cluster):
-    """The strategy for `cluster` (a Cluster or None). Several workers are refused: the
-    trainer does not yet give the chief alone the run's files (checkpoints, summaries,
-    hparams.json), which synchronous multi-worker training needs."""
-    if cluster is not None and cluster.num_workers > 1:
-        raise UserError(f"TF_CONFIG describes {cluster.num_workers} workers; training on "
-                        "several machines is not available yet. Unset TF_CONFIG to train "
-                        "on this machine (its GPUs are used through MirroredStrategy).")
-    return local_strategy()
+def make_strategy(cluster, communication="auto", timeout_seconds=600.0):
+    """The strategy for `cluster` (a Cluster or None): MultiWorkerMirroredStrategy for
+    several workers (collectives by `communication`: ring, nccl or auto; one collective
+    waits at most `timeout_seconds`, 0: for ever), else `local_strategy()`. Call it before
+    TensorFlow runs its first op."""
+    if cluster is None or cluster.num_workers == 1:
+        return local_strategy()
+    if communication not in COMMUNICATIONS:
+        raise UserError(f"--collective_communication={communication!r}; expected one of "
+                        f"{', '.join(COMMUNICATIONS)}.")
+    check_own_address(cluster)
+    import tensorflow as tf
+    options = tf.distribute.experimental.CommunicationOptions(
+        implementation=getattr(tf.distribute.experimental.CommunicationImplementation,
+                               communication.upper()),
+        timeout_seconds=timeout_seconds or None)
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    except RuntimeError as e:   # TensorFlow ran an op before the strategy was made
+        raise UserError(f"cannot start multi-worker training: {e}") from None
+
+
+def check_own_address(cluster):
+    """This task's address must be on this machine, its port free: one message if not
+    (before TensorFlow's server fails with a long one)."""
+    host, port = cluster.address.rsplit(":", 1)
+    host, where = host.strip("[]"), f"TF_CONFIG's address of this task ({cluster.task_type} " \
+        f"{cluster.task_index}), {cluster.address},"
+    try:
+        families = {info[0]: info[4][0] for info in socket.getaddrinfo(
+            host, int(port), type=socket.SOCK_STREAM)}
+    except socket.gaierror as e:
+        raise UserError(f"{where} does not resolve ({e.strerror}): give a host name or IP "
+                        "address of this machine.") from None
+    if not any(_can_bind(family, (address, 0)) for family, address in families.items()):
+        raise UserError(f"{where} is not an address of this machine: each worker's TF_CONFIG "
+                        "lists the whole cluster and names, in \"task\", its own entry.")
+    if not any(_can_bind(family, ("", int(port))) for family in families):
+        raise UserError(f"{where} has a port that is in use on this machine; choose a free "
+                        "port for it in every worker's TF_CONFIG.")
+
+
+def _can_bind(family, address):
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError:
+            return False
+    return True
+
+
+@dataclasses.dataclass(frozen=True)
+class Worker:
+    """This process's place in the job: worker `index` of `count`; the chief writes the
+    run's files."""
+    index: int = 0
+    count: int = 1
+    is_chief: bool = True
+
+
+def worker_of(strategy):
+    """The Worker this process is under `strategy` (one of one without a cluster)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return Worker()
+    jobs = resolver.cluster_spec().as_dict()
+    chiefs = len(jobs.get("chief", []))
+    index = resolver.task_id + (chiefs if resolver.task_type == "worker" else 0)
+    return Worker(index, chiefs + len(jobs.get("worker", [])),
+                  bool(strategy.extended.should_checkpoint))
+
+
+class Collectives:
+    """Small all-reduces across the workers, for what they must agree on (when to save or
+    stop; the eval totals). Each worker's values count once, whatever its replicas."""
+
+    def __init__(self, strategy):
+        import tensorflow as tf
+        self.strategy = strategy
+        local = len(strategy.extended.worker_devices)
+
+        def make(op):
+            def replica(values):
+                ctx = tf.distribute.get_replica_context()
+                if op == "max":   # all-reduce has no MAX
+                    return tf.reduce_max(ctx.all_gather(values[tf.newaxis], axis=0), axis=0)
+                first = tf.equal(ctx.replica_id_in_sync_group % local, 0)
+                return ctx.all_reduce(tf.distribute.ReduceOp.SUM,
+                                      tf.where(first, values, tf.zeros_like(values)))
+
+            @tf.function(input_signature=[tf.TensorSpec([None], tf.float64)])
+            def reduce(values):
+                return strategy.experimental_local_results(
+                    strategy.run(replica, args=(values,)))[0]
+            return reduce
+        self._sum, self._max = make("sum"), make("max")
+
+    def sum(self, values):
+        """The elementwise sum over workers of `values` (floats) -> list of floats."""
+        return self._sum(_float64(values)).numpy().tolist()
+
+    def max(self, values):
+        """The elementwise maximum over workers of `values` (floats) -> list of floats."""
+        return self._max(_float64(values)).numpy().tolist()
+
+
+_TASK = re.compile(r"/job:(chief|worker)/replica:\d+/task:(\d+)")
+_STATUS = re.compile(r"^(?!Graph execution error|Detected at node|\s)(.+)$", re.M)
+
+
+def describe_failure(error):
+    """A collective's error (tf.errors.OpError) -> what a person needs: the worker it lost
+    when TensorFlow names one, and TensorFlow's own status line."""
+    text = str(error)
+    task, status = _TASK.search(text), _STATUS.search(text)
+    what = status[1] if status else first_line(error)
+    if not task:
+        return f"a collective failed ({type(error).__name__}: {what})"
+    return (f"lost contact with {task[1]} {task[2]} ({task[0]}: {type(error).__name__}: "
+            f"{what})")
+
+
+def _float64(values):
+    import tensorflow as tf
+    return tf.constant(list(values), tf.float64, shape=[len(values)])
 
 
 def accumulate_steps(effective_batch_tokens, batch_size, replicas, accumulate=0):

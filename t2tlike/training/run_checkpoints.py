@@ -10,6 +10,9 @@ tf.data iterator under the key `data`, so a resumed run reads on where it stoppe
   (checkpoints.restore_run).
 - `track_input` puts a fresh input iterator at the restored position (or says why it
   cannot) and saves the iterator from then on.
+- With `write_dir` (a worker that is not the chief: every worker saves, only the chief
+  into `output_dir`), saves go to `write_dir` and are deleted at once; resuming still
+  reads `output_dir`.
 - `save` never writes weights or optimizer state that are not finite, and a save that
   fails (a full disk) removes what it left, keeps the previous checkpoint listed and
   stops the run with one message.
@@ -27,19 +30,22 @@ from t2tlike.training import optimizers
 class RunCheckpoints:
     """The checkpoints of one run in `output_dir`; `state`: {name: trackable}."""
 
-    def __init__(self, output_dir, state, keep_checkpoint_max):
+    def __init__(self, output_dir, state, keep_checkpoint_max, write_dir=None):
         self.output_dir, self.state, self.keep = output_dir, dict(state), keep_checkpoint_max
+        self.write_dir = write_dir
         self.checkpoint = tf.train.Checkpoint(**self.state)   # what a resume restores
         self.manager = self._manager(self.checkpoint)
 
-    def _manager(self, checkpoint):
-        return tf.train.CheckpointManager(checkpoint, self.output_dir, max_to_keep=self.keep,
-                                          checkpoint_name="model")
+    def _manager(self, checkpoint, directory=None):
+        return tf.train.CheckpointManager(
+            checkpoint, directory or self.write_dir or self.output_dir,
+            max_to_keep=self.keep, checkpoint_name="model")
 
     def restore_latest(self):
         """Restores the state (built) from the newest usable checkpoint; returns its path,
         or None when the run starts afresh."""
-        listed = [p for p in self.manager.checkpoints if tf.io.gfile.exists(p + ".index")]
+        run = self._manager(self.checkpoint, self.output_dir)   # the state file now
+        listed = [p for p in run.checkpoints if tf.io.gfile.exists(p + ".index")]
         if not listed:
             return None
         return checkpoints.restore_run(self.checkpoint, listed[-1],
@@ -78,22 +84,26 @@ class RunCheckpoints:
         except (tf.errors.OpError, OSError) as e:   # a full disk, a failing file system
             self._remove_unlisted(step)
             raise Stopped(f"could not save the checkpoint of step {step} in "
-                          f"{self.output_dir}: {first_line(e)}. {self.describe_newest()} Free some "
-                          "space (or fix the folder) and run the same command again to resume "
-                          "from it.", 1) from None
+                          f"{self.write_dir or self.output_dir}: {first_line(e)}. "
+                          f"{self.describe_newest()} Free some space (or fix the folder) "
+                          "and run the same command again to resume from it.", 1) from None
+        if self.write_dir:   # a worker's copy: the chief's is the run's
+            tf.io.gfile.rmtree(self.write_dir)
+            return None
         logging.info("Saved %s.", path)
         return path
 
     def describe_newest(self):
         """One sentence naming the newest checkpoint (saves are finite), for messages."""
-        newest = self.manager.latest_checkpoint
+        newest = tf.train.latest_checkpoint(self.output_dir) if self.write_dir \
+            else self.manager.latest_checkpoint
         return (f"The newest checkpoint, {newest}, has finite weights." if newest
                 else "No checkpoint was saved.")
 
     def _remove_unlisted(self, step):
         """Removes what a failed save of `step` left (its `_temp` folder, and its files
         unless the state file lists them), so a full disk does not fill up further."""
-        prefix = os.path.join(self.output_dir, f"model-{step}")
+        prefix = os.path.join(self.write_dir or self.output_dir, f"model-{step}")
         for leftover in tf.io.gfile.glob(prefix + "_temp*"):
             if tf.io.gfile.isdir(leftover):
                 tf.io.gfile.rmtree(leftover)

@@ -83,6 +83,11 @@ class Progress:
         return {"steps_per_sec": steps_per_sec, "tokens_per_sec": tokens_per_sec}
 
 
+def signal_name(number):
+    """SIGTERM for 15."""
+    return signal.Signals(int(number)).name
+
+
 def stop_diverged(streak, limit, step, newest):
     """Raises errors.Stopped (exit status 1) for a run whose last `streak` steps, up to
     `step`, were skipped as not finite (`limit`: max_consecutive_skipped_steps); `newest`

@@ -19,6 +19,7 @@ evaluated task by task (metrics named "TASK/metric"); see t2tlike/training/multi
 """
 import dataclasses
 import os
+import tempfile
 import time
 
 import gin
@@ -32,7 +33,7 @@ from t2tlike.errors import Stopped, first_line
 from t2tlike.t2t_model import build_model
 from t2tlike.training import learning_rate as lr_lib
 from t2tlike.training import multitask as multitask_lib
-from t2tlike.training import distribute, optimizers, run_checkpoints, run_control
+from t2tlike.training import distribute, evaluation, optimizers, run_checkpoints, run_control
 
 TRAIN, EVAL = "train", "eval"
 
@@ -62,6 +63,9 @@ class Trainer:
         self.log_every_steps = int(log_every_steps or 0)   # 0: by time only
         self.max_train_seconds = float(max_train_seconds or 0.0)
         self.strategy = strategy or distribute.local_strategy()
+        self.worker = distribute.worker_of(self.strategy)   # only the chief writes the run
+        collectives = distribute.Collectives(self.strategy) if self.worker.count > 1 else None
+        self._agree = collectives.max if collectives else (lambda wishes: wishes)
         if random_seed is not None:
             keras.utils.set_random_seed(random_seed)
         self.seed = random_seed
@@ -94,17 +98,21 @@ class Trainer:
         # what a multi-problem adds to the loop (a task mixture, per-task eval); no-ops else
         self.tasks = multitask_lib.task_hooks(problem, hparams, data_dir)
         self.tasks.check_model(self.model)
+        # Every worker saves (TensorFlow's multi-worker pattern); the others into a folder
+        # of their own that is deleted at once.
+        self._own_dir = None if self.worker.is_chief else os.path.join(
+            tempfile.gettempdir(), f"t2t-worker{self.worker.index}-{os.getpid()}")
         self.checkpoints = run_checkpoints.RunCheckpoints(
             output_dir, dict(model=self.model, optimizer=self.optimizer, step=self.step,
                              skipped_steps=self.skipped_steps, **self.tasks.checkpoint_items()),
-            keep_checkpoint_max)
-        self._train_writer = tf.summary.create_file_writer(output_dir)
-        self._eval_writer = tf.summary.create_file_writer(os.path.join(output_dir, "eval"))
-        self.metric_names = [m for m in problem.eval_metrics() if m in metrics_lib.METRICS]
-        wanted = [m for m in problem.eval_metrics() if m in metrics_lib.DECODE_METRICS]
-        self.bleu_samples = (hparams.eval_bleu_samples
-                             if wanted and self.problem_hparams.has_inputs else 0)
-        self._bleu_state = {}   # task (None: the problem) -> (decoder, inputs, references)
+            keep_checkpoint_max, write_dir=self._own_dir)
+        if self.worker.is_chief:
+            self._train_writer = tf.summary.create_file_writer(output_dir)
+            self.eval_writer = tf.summary.create_file_writer(os.path.join(output_dir, "eval"))
+        else:
+            self._train_writer = self.eval_writer = tf.summary.create_noop_writer()
+        self.evaluation = evaluation.Evaluation(self, collectives)
+        self.metric_names = self.evaluation.metric_names
 
     # -- steps (public: the benchmarks build on them) ---------------------------
     def build(self, batch):
@@ -175,7 +183,8 @@ class Trainer:
             return tf.nest.map_structure(
                 lambda t: strategy.reduce(tf.distribute.ReduceOp.SUM, t, axis=None), sums)
 
-        return step
+        # several workers: each evaluates its own batches here, evaluation.py sums them
+        return replica_step if self.worker.count > 1 else step
 
     def train_step(self, dataset=None, jit_compile=False):
         """`train_step_fn` as a tf.function. Given the (undistributed) dataset it will read,
@@ -190,6 +199,8 @@ class Trainer:
                            reduce_retracing=signature is None)
 
     def _signature(self, dataset):
+        if isinstance(dataset, tf.distribute.DistributedDataset):
+            return [dataset.element_spec]   # one trace on every worker: same collectives
         if dataset is None or self.strategy.num_replicas_in_sync > 1:
             return None
         return [feature_spec(dataset)]
@@ -199,76 +210,14 @@ class Trainer:
         """Runs up to `eval_steps` eval batches of `dataset` (default: the dev split; a
         multi-problem's task by task) and returns {metric: value}, or for a multi-problem
         {"TASK/metric": value}, logging them and writing TensorBoard summaries. The task
-        hooks then see the tasks' results (an adaptive schedule updates its mixture)."""
+        hooks then see the tasks' results (an adaptive schedule updates its mixture).
+        See evaluation.py (and there for several workers)."""
         eval_fn = eval_fn or self.eval_step()
-        step = int(self.step.numpy())
-        if dataset is not None:
-            results = self._evaluate_one(eval_fn, dataset, self.bleu_samples > 0)
-            self._log_eval(results, step)
-            return results
-        per_task, results = {}, {}
-        for name, task, wanted in self.tasks.eval_plan():
-            with_bleu = self.bleu_samples > 0 and (wanted is None or metrics_lib.BLEU in wanted)
-            split = self._dataset(EVAL, repeat=False, shuffle=False,
-                                  **({} if task is None else {"task": task}))
-            per_task[name] = self._evaluate_one(eval_fn, split, with_bleu, task=task,
-                                                metric_names=wanted)
-            results.update(per_task[name] if name is None else
-                           {f"{name}/{k}": v for k, v in per_task[name].items()})
-        self._log_eval(results, step)
-        with self._eval_writer.as_default():
-            for name, value in self.tasks.after_eval(per_task, step).items():
-                tf.summary.scalar(name, value, step=step)
-        return results
-
-    def _evaluate_one(self, eval_fn, dataset, with_bleu, task=None, metric_names=None):
-        totals = {}
-        for i, batch in enumerate(dataset):
-            if self.eval_steps and i >= self.eval_steps:
-                break
-            for name, (num, den) in eval_fn(batch).items():
-                n, d = totals.get(name, (0.0, 0.0))
-                totals[name] = (n + float(num), d + float(den))
-        results = metrics_lib.finalize(totals)
-        if metric_names is not None:
-            results = {k: v for k, v in results.items() if k in metric_names or k == "loss"}
-        if with_bleu:
-            results[metrics_lib.BLEU] = self.evaluate_bleu(task)
-        return results
-
-    def _log_eval(self, results, step):
-        with self._eval_writer.as_default():
-            for name, value in results.items():
-                tf.summary.scalar(f"metrics/{name}", value, step=step)
-        logging.info("eval at step %d: %s", step,
-                     ", ".join(f"{k} = {v:.4f}" for k, v in sorted(results.items())))
+        return self.evaluation.run(eval_fn, dataset)
 
     def evaluate_bleu(self, task=None):
-        """Greedy-decodes the first `eval_bleu_samples` dev examples (of task `task` of a
-        multi-problem) and returns their sacreBLEU against the dev targets (decoded back to
-        text with the problem's, or the task's, targets encoder).
-        """
-        from t2tlike.decoding import decoder as decoder_lib
-        from t2tlike.decoding import tasks
-        if task not in self._bleu_state:
-            encoders = tasks.feature_encoders(self.problem, self.data_dir, task)
-            extra = {} if task is None else {"task": task}
-            dev = self.problem.dataset(EVAL, self.data_dir, self.input_config, batched=False,
-                                       shuffle=False, repeat=False, **extra
-                                       ).take(self.bleu_samples)
-            hp = decoder_lib.decode_hparams("beam_size=1,batch_size=64,extra_length=50")
-            decoder = decoder_lib.Decoder(self.model, encoders["inputs"], encoders["targets"], hp,
-                                          class_label=tasks.is_class_label(self.model, task))
-            inputs, references = decoder.encode_examples(dev.as_numpy_iterator())
-            self._bleu_state[task] = (decoder, inputs, references)
-        decoder, inputs, references = self._bleu_state[task]
-        start = time.time()
-        hypotheses = decoder.decode_encoded(inputs, log=False)
-        bleu = metrics_lib.corpus_bleu(hypotheses, references)
-        logging.info("dev BLEU %.2f on %d sentences (greedy, %.1f s); e.g. %r -> %r",
-                     bleu.score, len(inputs), time.time() - start,
-                     references[0] if references else "", hypotheses[0] if hypotheses else "")
-        return bleu.score
+        """The dev BLEU of greedy decodes (see evaluation.Evaluation.bleu)."""
+        return self.evaluation.bleu(task)
 
     def _dataset(self, mode, **kwargs):
         ds = self.problem.dataset(mode, self.data_dir, self.input_config, seed=self.seed,
@@ -276,17 +225,48 @@ class Trainer:
         return self.strategy.experimental_distribute_dataset(ds) \
             if self.strategy.num_replicas_in_sync > 1 else ds
 
+    def _train_input(self, start):
+        """The training input: one tf.data pipeline, or on several replicas one per worker
+        (each reading its own files or examples) whose batches go to its replicas in turn."""
+        def pipeline(context=None):
+            shard = None
+            if context is not None and context.num_input_pipelines > 1:
+                shard = (context.input_pipeline_id, context.num_input_pipelines)
+            seed = self.seed if self.seed is None or context is None else self.seed + start
+            ds = self.problem.dataset(TRAIN, self.data_dir, self.input_config, seed=seed,
+                                      shard=shard, **self.tasks.dataset_args())
+            options = tf.data.Options()   # the iterator is saved; live reads (a task mixture)
+            options.experimental_external_state_policy = \
+                tf.data.experimental.ExternalStatePolicy.IGNORE   # stay live after a restore
+            return ds.with_options(options)
+
+        if self.strategy.num_replicas_in_sync == 1:
+            return pipeline()
+        # A distributed input's position is not saved: a resumed run reshuffles (seed + step).
+        return self.strategy.distribute_datasets_from_function(pipeline)
+
     def train(self):
         """Trains up to `train_steps` (resuming from the latest checkpoint); returns the
-        last eval results."""
+        last eval results. On several workers they agree at every step on when to save and
+        stop; losing a worker stops the others (errors.Stopped)."""
+        try:
+            return self._train()
+        except tf.errors.OpError as e:
+            if self.worker.count == 1:
+                raise
+            self._flush()
+            raise Stopped(f"worker {self.worker.index} of {self.worker.count} stops at step "
+                          f"{int(self.step.numpy())}: {distribute.describe_failure(e)}. "
+                          "Restart every worker with the same command to resume from the "
+                          f"chief's newest checkpoint in {self.output_dir}.", 1) from None
+        finally:
+            if self._own_dir and tf.io.gfile.exists(self._own_dir):
+                tf.io.gfile.rmtree(self._own_dir)
+
+    def _train(self):
         started = time.time()
-        train_ds = self.problem.dataset(TRAIN, self.data_dir, self.input_config, seed=self.seed,
-                                        **self.tasks.dataset_args())
-        options = tf.data.Options()   # the iterator is saved; live reads (a task mixture)
-        options.experimental_external_state_policy = \
-            tf.data.experimental.ExternalStatePolicy.IGNORE   # stay live after a restore
-        train_ds = train_ds.with_options(options)
-        self.build(next(iter(train_ds)))
+        self.build(next(iter(self.problem.dataset(TRAIN, self.data_dir, self.input_config,
+                                                  seed=self.seed, shuffle=False))))
         restored = self.checkpoints.restore_latest()
         start = int(self.step.numpy())
         if restored:
@@ -295,10 +275,11 @@ class Trainer:
             logging.info("Already trained %d of %d steps; nothing to do.", start, self.train_steps)
             return {}
         self.tasks.start(start, bool(restored))
-        self._write_operative_config()
-        train_fn, eval_fn = self.train_step(train_ds), self.eval_step(train_ds)
-        if self.strategy.num_replicas_in_sync > 1:
-            train_ds = self.strategy.experimental_distribute_dataset(train_ds)
+        if self.worker.is_chief:
+            self._write_operative_config()
+        train_ds = self._train_input(start)
+        train_fn = self.train_step(train_ds)
+        eval_fn = self.eval_step(train_ds if self.strategy.num_replicas_in_sync == 1 else None)
         iterator = self.checkpoints.track_input(train_ds, restored)
         results = {}
         progress = run_control.Progress(start, self.train_steps, self.log_every_seconds,
@@ -315,24 +296,26 @@ class Trainer:
                 if progress.due(step) or step == self.train_steps:
                     self._log_progress(progress, step, loss)
                 self._stop_if_diverged(step)
-                out_of_time = (self.max_train_seconds > 0
-                               and time.time() - started >= self.max_train_seconds)
+                # what this worker wants now; the workers do what any of them wants
+                save_by_time, out_of_time, signal = self._agree([
+                    0 < self.save_checkpoints_secs <= time.time() - last_save,
+                    0 < self.max_train_seconds <= time.time() - started, stop.signal or 0])
                 if out_of_time:
                     logging.info("Stopping at step %d: the time budget of %.0f s is spent.",
                                  step, self.max_train_seconds)
-                last = step == self.train_steps or out_of_time or stop.signal is not None
+                last = step == self.train_steps or out_of_time or signal
                 evaluate = self.eval_steps != 0 and (
                     step % self.local_eval_frequency == 0 or step == self.train_steps
                     or out_of_time)
-                if (last or evaluate or step % self.save_checkpoints_steps == 0
-                        or 0 < self.save_checkpoints_secs <= time.time() - last_save):
+                if last or evaluate or step % self.save_checkpoints_steps == 0 or save_by_time:
                     self.save(step)   # before the eval: an eval that fails loses nothing
                     last_save = time.time()
-                if stop.signal is not None:
+                if signal:
                     self._flush()
-                    raise Stopped(f"stopped by {stop.name} at step {step}; the checkpoint of "
+                    name = run_control.signal_name(signal)
+                    raise Stopped(f"stopped by {name} at step {step}; the checkpoint of "
                                   f"step {step} is saved in {self.output_dir}. Run the same "
-                                  "command again to resume.", 128 + stop.signal)
+                                  "command again to resume.", 128 + int(signal))
                 if evaluate:
                     evaluated = self._evaluate_or_report(eval_fn, step)
                     if evaluated is not None:
@@ -390,7 +373,7 @@ class Trainer:
 
     def _flush(self):
         self._train_writer.flush()
-        self._eval_writer.flush()
+        self.eval_writer.flush()
 
     def _write_operative_config(self):
         run_config.atomic_write(os.path.join(self.output_dir, run_config.GIN_FILE),

@@ -219,6 +219,12 @@ def test_a_bad_cluster_is_refused_before_any_work(run_cli, toy_data, tmp_path, m
                                     '"task": {"type": "worker", "index": 3}}')
     _assert_user_error(run_cli("t2t-trainer", *_train_args(toy_data, out)),
                        "TF_CONFIG's task index 3 is out of range")
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["192.0.2.1:2222", "127.0.0.1:1"]}, '
+                                    '"task": {"type": "worker", "index": 0}}')
+    _assert_user_error(run_cli("t2t-trainer", *_train_args(toy_data, out)),
+                       "192.0.2.1:2222, is not an address of this machine")
+    _assert_user_error(run_cli("t2t-trainer", *_train_args(toy_data, out, "--local_workers=2")),
+                       "both TF_CONFIG and --local_workers are set")
     monkeypatch.setenv("TF_CONFIG", "{not json")
     _assert_user_error(run_cli("t2t-trainer", *_train_args(toy_data, out)),
                        "TF_CONFIG is not valid JSON")

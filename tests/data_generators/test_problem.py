@@ -102,6 +102,21 @@ def test_dataset_shard_reads_every_nth_file(shift_data):
     assert counts == [100, 100]
 
 
+def test_with_fewer_files_than_workers_each_reads_every_nth_record(shift_data):
+    cls, data_dir = shift_data
+    problem = cls()
+
+    def part(index, count):
+        return [tuple(e["inputs"]) for e in problem.dataset(
+            ModeKeys.EVAL, data_dir, shuffle=False, batched=False,
+            shard=(index, count)).as_numpy_iterator()]
+    everything = part(0, 1)
+    parts = [part(i, 3) for i in range(3)]
+    assert len(problem.data_files(data_dir, ModeKeys.EVAL)) < 3
+    assert sorted(sum(parts, [])) == sorted(everything)
+    assert all(abs(len(p) - len(everything) / 3) <= 1 for p in parts)
+
+
 def test_rev_problem_swaps_inputs_and_targets(shift_data):
     cls, data_dir = shift_data
     forward, reverse = cls(), cls(was_reversed=True)

@@ -3,12 +3,13 @@ distribution flags mapped or refused with what to write instead, and the start-u
 that states the replicas and the batch of one update."""
 import json
 import re
+import socket
 
 import pytest
 import tensorflow as tf
 
 from t2tlike.errors import UserError
-from t2tlike.training import distribute
+from t2tlike.training import distribute, local_workers
 
 
 def _config(jobs, task_type="worker", index=0):
@@ -68,12 +69,39 @@ def test_t2ts_flags_map_one_worker_and_point_to_tf_config_for_more():
         distribute.check_t2t_flags(worker_replicas=2, tf_config=cluster)
 
 
-def test_several_workers_are_refused_until_the_chief_alone_writes_the_run():
+def test_one_worker_is_this_machine_and_a_workers_own_address_is_checked_first():
     one = distribute.parse_tf_config(_config({"worker": ["127.0.0.1:2222"]}))
     assert distribute.make_strategy(one).num_replicas_in_sync == 1
-    two = distribute.parse_tf_config(_config({"worker": ["a:1", "b:1"]}))
-    with pytest.raises(UserError, match="2 workers; training on several machines is not"):
-        distribute.make_strategy(two)
+    assert distribute.worker_of(tf.distribute.get_strategy()) == distribute.Worker(0, 1, True)
+    ports = local_workers.free_ports(2)
+    here = distribute.parse_tf_config(_config({"worker": [f"127.0.0.1:{p}" for p in ports]}))
+    distribute.check_own_address(here)   # on this machine, free
+    with pytest.raises(UserError, match="expected one of auto, ring, nccl"):
+        distribute.make_strategy(here, communication="mpi")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", ports[0]))
+        server.listen()
+        with pytest.raises(UserError, match=re.escape(
+                f"(worker 0), 127.0.0.1:{ports[0]}, has a port that is in use on this "
+                "machine; choose a free port")):
+            distribute.check_own_address(here)
+    elsewhere = distribute.parse_tf_config(_config({"worker": ["192.0.2.1:2222", "a:1"]}))
+    with pytest.raises(UserError, match=re.escape(
+            "192.0.2.1:2222, is not an address of this machine: each worker's TF_CONFIG "
+            "lists the whole cluster and names, in \"task\", its own entry.")):
+        distribute.check_own_address(elsewhere)
+
+
+def test_a_lost_worker_is_named_from_tensorflows_error():
+    text = ("Graph execution error:\n\nDetected at node allgather defined at (most recent "
+            "call last):\n  File \"x.py\", line 1, in f\n\nCollective ops is aborted by: "
+            "recvmsg:Connection reset by peer\nAdditional GRPC error information from remote "
+            "target /job:worker/replica:0/task:3 while calling RecvBuf")
+    assert distribute.describe_failure(tf.errors.UnavailableError(None, None, text)) == (
+        "lost contact with worker 3 (/job:worker/replica:0/task:3: UnavailableError: "
+        "Collective ops is aborted by: recvmsg:Connection reset by peer)")
+    assert distribute.describe_failure(tf.errors.DeadlineExceededError(None, None, "slow")) \
+        == "a collective failed (DeadlineExceededError: slow)"
 
 
 def test_the_start_up_line_states_replicas_and_the_batch_of_an_update():

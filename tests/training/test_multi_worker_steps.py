@@ -1,0 +1,90 @@
+"""Two real worker processes (MultiWorkerMirroredStrategy on 127.0.0.1, one CPU thread
+each) update the weights as one process does on both workers' batches together. (One
+process with two MirroredStrategy replicas updates them as one replica on the whole batch:
+tests/training/test_trainer_faults.py.) The command-line job: tests/bin/test_multi_worker.py.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import helpers
+from t2tlike.training import local_workers
+from t2tlike.training.trainer import Trainer, feature_spec
+
+STEPS = 4
+WORKER = textwrap.dedent("""
+    import os, sys
+    import numpy as np
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from t2tlike.training import distribute
+    strategy = distribute.make_strategy(
+        distribute.parse_tf_config(os.environ["TF_CONFIG"]), "ring", 60)
+    sys.path.insert(0, {tests_dir!r})
+    from helpers import NO_DROPOUT, TinyCopy, tiny_transformer_hparams
+    from t2tlike.training.trainer import Trainer, feature_spec
+    worker = distribute.worker_of(strategy)
+    problem = TinyCopy()
+    trainer = Trainer(problem, "transformer",
+                      tiny_transformer_hparams(**NO_DROPOUT, label_smoothing=0.0),
+                      {data_dir!r}, {out!r} + f"/run{{worker.index}}", train_steps={steps},
+                      eval_steps=0, random_seed=3, strategy=strategy)
+    data = problem.dataset("train", {data_dir!r}, trainer.input_config, seed=1)
+    batches = [{{k: v.numpy() for k, v in b.items()}} for b in data.take(2 * {steps})]
+    mine = batches[worker.index::2]   # worker i: batches i, i + 2, i + 4, ...
+    trainer.build(batches[0])
+    np.savez({out!r} + f"/initial{{worker.index}}.npz",
+             *[v.numpy() for v in trainer.model.trainable_variables])
+    inputs = strategy.distribute_datasets_from_function(lambda _: tf.data.Dataset.from_generator(
+        lambda: iter(mine), output_signature=feature_spec(data)))
+    step = trainer.train_step(inputs)
+    losses = [float(step(batch)[0]) for batch in inputs]
+    np.savez({out!r} + f"/final{{worker.index}}.npz", np.array(losses),
+             *[v.numpy() for v in trainer.model.trainable_variables])
+""")
+
+
+def _together(first, second):
+    """Two batches as one, the shorter padded (padding is masked, in attention and loss)."""
+    length = {k: max(first[k].shape[1], second[k].shape[1]) for k in first}
+    pad = lambda a, n: np.pad(a, [(0, 0), (0, n - a.shape[1])])   # noqa: E731
+    return {k: tf.constant(np.concatenate([pad(first[k], length[k]), pad(second[k], length[k])]))
+            for k in first}
+
+
+@pytest.mark.slow
+def test_two_workers_update_the_weights_as_one_process_on_both_batches(tiny_data, tmp_path):
+    problem, data_dir = tiny_data
+    script = WORKER.format(tests_dir=os.path.dirname(os.path.dirname(__file__)),
+                           data_dir=data_dir, out=str(tmp_path), steps=STEPS)
+    workers = [subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ, TF_CONFIG=c),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+               for c in local_workers.tf_configs(2)]
+    logs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], "\n".join(log[-3000:] for log in logs)
+
+    hp = helpers.tiny_transformer_hparams(**helpers.NO_DROPOUT, label_smoothing=0.0)
+    one = Trainer(problem, "transformer", hp, data_dir, str(tmp_path / "one"),
+                  train_steps=STEPS, eval_steps=0, random_seed=3)
+    data = problem.dataset("train", data_dir, one.input_config, seed=1)
+    batches = [{k: v.numpy() for k, v in b.items()} for b in data.take(2 * STEPS)]
+    one.build(batches[0])
+    initial = np.load(tmp_path / "initial0.npz")
+    for i, variable in enumerate(one.model.trainable_variables):
+        variable.assign(initial[f"arr_{i}"])
+    step = one.train_step(data)
+    losses = [float(step(_together(batches[i], batches[i + 1]))[0])
+              for i in range(0, 2 * STEPS, 2)]
+
+    first, second = np.load(tmp_path / "final0.npz"), np.load(tmp_path / "final1.npz")
+    np.testing.assert_array_equal(first["arr_0"], second["arr_0"])   # the same loss ...
+    np.testing.assert_allclose(first["arr_0"], losses, rtol=1e-4)
+    for i, variable in enumerate(one.model.trainable_variables, start=1):
+        np.testing.assert_array_equal(first[f"arr_{i}"], second[f"arr_{i}"])   # ... weights
+        np.testing.assert_allclose(first[f"arr_{i}"], variable.numpy(), rtol=1e-3, atol=1e-5)
