@@ -1,9 +1,10 @@
 """`t2t-trainer --local_workers=N`: a multi-worker job on this machine, for trying it out
 and for tests. It starts N copies of the same command, each with a TF_CONFIG that names
 free ports on 127.0.0.1 and its own task, and CPU threads split among them (unless the
-command sets them). Each copy's log lines are prefixed with "[worker i]". SIGTERM and
-SIGINT are passed on (the workers stop together after a step, with one checkpoint); the
-launcher's exit status is the first failing worker's (128 + N for a signal N), else 0.
+command sets them). Each copy's log lines are prefixed with "[worker i]" (its pid is
+logged). SIGTERM and SIGINT are passed on (the workers stop together after a step, with
+one checkpoint); the launcher's exit status is the first failing worker's (128 + N for a
+signal N), else 0.
 """
 import json
 import os
@@ -58,9 +59,9 @@ def _copy_lines(stream, prefix, out, hide):
 
 
 def launch(flags, count, hide=None):
-    """Runs `count` workers of t2t-trainer `flags` here -> (exit status, the first signal
-    passed on to them or None). Their lines that match `hide` (a regular expression:
-    start-up noise) are left out."""
+    """Runs `count` workers of t2t-trainer `flags` here -> (exit status, the signal they
+    all stopped on, or None). Their lines that match `hide` (a regular expression: start-up
+    noise) are left out."""
     command = worker_command(flags, count)
     logging.info("Starting %d local workers on 127.0.0.1: %s", count, " ".join(command[2:]))
     workers, copiers = [], []
@@ -75,15 +76,14 @@ def launch(flags, count, hide=None):
         copier.start()
         workers.append(proc)
         copiers.append(copier)
+        logging.info("worker %d: pid %d", index, proc.pid)
 
     def pass_on(signum, frame):
         del frame
-        passed_on.append(signum)
         for proc in workers:
             if proc.poll() is None:
                 proc.send_signal(signum)
 
-    passed_on = []
     previous = {s: signal.signal(s, pass_on) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         statuses = [proc.wait() for proc in workers]
@@ -93,7 +93,9 @@ def launch(flags, count, hide=None):
     for copier in copiers:
         copier.join()
     failed = [(i, s if s > 0 else 128 - s) for i, s in enumerate(statuses) if s]
+    stopped = len({s for _, s in failed}) == 1 and len(failed) == count and failed[0][1] > 128
+    if stopped:   # all stopped together on a signal (sent to one of them, or passed on)
+        return failed[0][1], failed[0][1] - 128
     for index, status in failed:
-        if not passed_on:
-            logging.error("worker %d exited with status %d.", index, status)
-    return (failed[0][1] if failed else 0), (passed_on[0] if passed_on else None)
+        logging.error("worker %d exited with status %d.", index, status)
+    return (failed[0][1] if failed else 0), None

@@ -1,9 +1,12 @@
 """Two real worker processes (MultiWorkerMirroredStrategy on 127.0.0.1, one CPU thread
-each) update the weights as one process does on both workers' batches together. (One
+each) update the weights as one process does on both workers' batches together (one
 process with two MirroredStrategy replicas updates them as one replica on the whole batch:
-tests/training/test_trainer_faults.py.) The command-line job: tests/bin/test_multi_worker.py.
+tests/training/test_trainer_faults.py). Their training loop resumes from the chief's
+checkpoint on both; when one dies, the other stops with one message naming it. The
+command-line job (evaluation, signals, the chief's files): tests/bin/test_multi_worker.py.
 """
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -21,6 +24,8 @@ WORKER = textwrap.dedent("""
     import os, sys
     import numpy as np
     import tensorflow as tf
+    from absl import logging
+    logging.set_verbosity(logging.INFO)   # the resume line
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from t2tlike.training import distribute
@@ -28,13 +33,14 @@ WORKER = textwrap.dedent("""
         distribute.parse_tf_config(os.environ["TF_CONFIG"]), "ring", 60)
     sys.path.insert(0, {tests_dir!r})
     from helpers import NO_DROPOUT, TinyCopy, tiny_transformer_hparams
+    from t2tlike.errors import Stopped
     from t2tlike.training.trainer import Trainer, feature_spec
     worker = distribute.worker_of(strategy)
     problem = TinyCopy()
     trainer = Trainer(problem, "transformer",
                       tiny_transformer_hparams(**NO_DROPOUT, label_smoothing=0.0),
-                      {data_dir!r}, {out!r} + f"/run{{worker.index}}", train_steps={steps},
-                      eval_steps=0, random_seed=3, strategy=strategy)
+                      {data_dir!r}, {out!r} + "/run", train_steps=1000, eval_steps=0,
+                      random_seed=3, strategy=strategy)
     data = problem.dataset("train", {data_dir!r}, trainer.input_config, seed=1)
     batches = [{{k: v.numpy() for k, v in b.items()}} for b in data.take(2 * {steps})]
     mine = batches[worker.index::2]   # worker i: batches i, i + 2, i + 4, ...
@@ -47,6 +53,16 @@ WORKER = textwrap.dedent("""
     losses = [float(step(batch)[0]) for batch in inputs]
     np.savez({out!r} + f"/final{{worker.index}}.npz", np.array(losses),
              *[v.numpy() for v in trainer.model.trainable_variables])
+
+    trainer.step.assign({steps})
+    trainer.save({steps})   # the chief's checkpoint, which both resume from
+    distribute.Collectives(strategy).sum([0.0])   # once it is written
+    if worker.index == 1:   # lost after step {steps} + 2: worker 0's next all-reduce fails
+        trainer.tasks.on_step = lambda step: step == {steps} + 2 and os.kill(os.getpid(), 9)
+    try:
+        trainer.train()
+    except Stopped as e:
+        print("STOPPED", e.exit_status, e, flush=True)
 """)
 
 
@@ -59,7 +75,8 @@ def _together(first, second):
 
 
 @pytest.mark.slow
-def test_two_workers_update_the_weights_as_one_process_on_both_batches(tiny_data, tmp_path):
+def test_two_workers_update_as_one_process_on_both_batches_and_a_lost_one_is_named(
+        tiny_data, tmp_path):
     problem, data_dir = tiny_data
     script = WORKER.format(tests_dir=os.path.dirname(os.path.dirname(__file__)),
                            data_dir=data_dir, out=str(tmp_path), steps=STEPS)
@@ -67,7 +84,13 @@ def test_two_workers_update_the_weights_as_one_process_on_both_batches(tiny_data
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                for c in local_workers.tf_configs(2)]
     logs = [w.communicate(timeout=300)[0] for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], "\n".join(log[-3000:] for log in logs)
+    assert [w.returncode for w in workers] == [0, -9], "\n".join(log[-3000:] for log in logs)
+    assert tf.train.latest_checkpoint(str(tmp_path / "run")).endswith(f"model-{STEPS}")
+    for log in logs:   # from the chief's checkpoint, both
+        assert f"Resumed from {tmp_path}/run/model-{STEPS} at step {STEPS}." in log, log[-3000:]
+    assert re.search(rf"STOPPED 1 worker 0 of 2 stops at step {STEPS + 2}: lost contact with "
+                     r"worker 1 \(/job:worker/replica:0/task:1: \w+Error: .+\)\. Restart every worker "
+                     r"with the same command to resume", logs[0]), logs[0][-3000:]
 
     hp = helpers.tiny_transformer_hparams(**helpers.NO_DROPOUT, label_smoothing=0.0)
     one = Trainer(problem, "transformer", hp, data_dir, str(tmp_path / "one"),

@@ -216,9 +216,7 @@ MULTI_REPLICA = textwrap.dedent("""
     assert int(two.optimizer.iterations.numpy()) == updates
     for value, variable in zip(before, two.model.trainable_variables):
         np.testing.assert_array_equal(variable.numpy(), value)
-    two.model.training_loss = loss_of
-    results = trainer({out_dir!r} + "/loop", strategy, steps=2).train()
-    print("RESULTS", sorted(results), all(np.isfinite(v) for v in results.values()))
+    print("SKIPPED ON BOTH")
 """)
 
 
@@ -226,13 +224,11 @@ MULTI_REPLICA = textwrap.dedent("""
 def test_two_replicas_train_exactly_like_one_on_the_same_batches(tiny_data, tmp_path):
     """Under a two-replica MirroredStrategy (logical CPU devices) each batch is split over
     the replicas and the update equals one replica's on the whole batch; a NaN loss on one
-    replica skips the step on both; the training loop runs, checkpoints and evaluates
-    under it."""
+    replica skips the step on both. (The training loop under several replicas, with its
+    checkpoints and evaluations: tests/bin/test_multi_worker.py.)"""
     script = MULTI_REPLICA.format(tests_dir=os.path.dirname(os.path.dirname(__file__)),
                                   data_dir=tiny_data[1], out_dir=str(tmp_path / "out"))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "RESULTS ['accuracy', 'accuracy_per_sequence', 'loss', 'neg_log_perplexity'] True" \
-        in proc.stdout, proc.stdout
-    assert tf.train.latest_checkpoint(str(tmp_path / "out" / "loop")).endswith("model-2")
+    assert "SKIPPED ON BOTH" in proc.stdout, proc.stdout
