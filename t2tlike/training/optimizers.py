@@ -99,22 +99,26 @@ def all_finite(tensors):
 
 def apply_if_finite(optimizer, grads, variables, finite):
     """In a replica context: `optimizer.apply_gradients` when `finite` (this replica's
-    bool) holds on every replica, else nothing at all (no update, no accumulation, no
-    iteration counted). The decision is taken in the cross-replica context, as Keras's
-    LossScaleOptimizer does, since a strategy's update cannot sit in a replica's tf.cond."""
+    bool) holds on every replica, of every worker, else nothing at all (no update, no
+    accumulation, no iteration counted). The decision is taken in the cross-replica context,
+    as Keras's LossScaleOptimizer does, since a strategy's update cannot sit in a replica's
+    tf.cond; the replicas' votes are summed by the strategy (across workers too), so every
+    replica takes the same branch and meets the same collectives."""
     pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+    bad = 1.0 - tf.cast(finite, tf.float32)   # this replica's vote against the update
 
     def apply(pairs):
         optimizer.apply_gradients(pairs)
 
     if tf.__internal__.distribute.strategy_supports_no_merge_call():
-        tf.cond(finite, lambda: apply(pairs), lambda: None)
+        bad = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, bad)
+        tf.cond(bad > 0, lambda: None, lambda: apply(pairs))
         return
 
-    def cross_replica(strategy, pairs, finite):
-        everywhere = tf.reduce_all(strategy.experimental_local_results(finite))
+    def cross_replica(strategy, pairs, bad):
+        everywhere = strategy.reduce(tf.distribute.ReduceOp.SUM, bad, axis=None) == 0
         tf.cond(everywhere,
                 lambda: strategy.extended.call_for_each_replica(apply, args=(pairs,)),
                 lambda: None)
 
-    tf.distribute.get_replica_context().merge_call(cross_replica, args=(pairs, finite))
+    tf.distribute.get_replica_context().merge_call(cross_replica, args=(pairs, bad))

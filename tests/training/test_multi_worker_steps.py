@@ -1,9 +1,9 @@
 """Two real worker processes (MultiWorkerMirroredStrategy on 127.0.0.1, one CPU thread
-each) update the weights as one process does on both workers' batches together (one
-process with two MirroredStrategy replicas updates them as one replica on the whole batch:
-tests/training/test_trainer_faults.py). Their training loop resumes from the chief's
-checkpoint on both; when one dies, the other stops with one message naming it. The
-command-line job (evaluation, signals, the chief's files): tests/bin/test_multi_worker.py.
+each) update the weights as one process does on both workers' batches together, and a NaN
+loss on one of them skips the update on both. Their training loop resumes from the
+chief's checkpoint on both; when one dies, the other stops with one message naming it.
+The command-line job (evaluation, signals, the chief's files):
+tests/bin/test_multi_worker.py.
 """
 import os
 import re
@@ -49,10 +49,24 @@ WORKER = textwrap.dedent("""
              *[v.numpy() for v in trainer.model.trainable_variables])
     inputs = strategy.distribute_datasets_from_function(lambda _: tf.data.Dataset.from_generator(
         lambda: iter(mine), output_signature=feature_spec(data)))
+    poison, loss_of = tf.Variable(0.0), trainer.model.training_loss
+
+    def poisoned(logits, features):   # when poison is set, NaN on worker 1 only
+        num, den = loss_of(logits, features)
+        return num * tf.where((poison > 0) & (worker.index == 1), float("nan"), 1.0), den
+    trainer.model.training_loss = poisoned
     step = trainer.train_step(inputs)
     losses = [float(step(batch)[0]) for batch in inputs]
-    np.savez({out!r} + f"/final{{worker.index}}.npz", np.array(losses),
-             *[v.numpy() for v in trainer.model.trainable_variables])
+    final = [v.numpy() for v in trainer.model.trainable_variables]
+    np.savez({out!r} + f"/final{{worker.index}}.npz", np.array(losses), *final)
+    poison.assign(1.0)
+    updates = int(trainer.optimizer.iterations.numpy())
+    step(next(iter(inputs)))   # skipped on both workers
+    print("SKIPPED", int(trainer.skipped_steps.numpy()), int(trainer.consecutive_skipped.numpy()),
+          int(trainer.optimizer.iterations.numpy()) - updates, all(
+              np.array_equal(v.numpy(), w)
+              for v, w in zip(trainer.model.trainable_variables, final)), flush=True)
+    trainer.model.training_loss = loss_of
 
     trainer.step.assign({steps})
     trainer.save({steps})   # the chief's checkpoint, which both resume from
@@ -85,6 +99,8 @@ def test_two_workers_update_as_one_process_on_both_batches_and_a_lost_one_is_nam
                for c in local_workers.tf_configs(2)]
     logs = [w.communicate(timeout=300)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, -9], "\n".join(log[-3000:] for log in logs)
+    for log in logs:   # a NaN loss on worker 1 skips the update on both, counted
+        assert "SKIPPED 1 1 0 True" in log, log[-3000:]
     assert tf.train.latest_checkpoint(str(tmp_path / "run")).endswith(f"model-{STEPS}")
     for log in logs:   # from the chief's checkpoint, both
         assert f"Resumed from {tmp_path}/run/model-{STEPS} at step {STEPS}." in log, log[-3000:]

@@ -1,12 +1,9 @@
 """The trainer's fault handling on the tiny copy task: a failing eval, Ctrl-C and a
 corrupt checkpoint, a resumed run reading on where it stopped; non-finite steps, a
-divergence stop and a full disk; signals; a NaN on one of two replicas (with the
-two-replica MirroredStrategy run on logical CPU devices). docs/reliability.md lists them."""
+divergence stop and a full disk; signals. (A NaN on one of two replicas:
+tests/training/test_multi_worker_steps.py.) docs/reliability.md lists them."""
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -165,70 +162,3 @@ def test_signal_handlers_are_restored_after_training():
     with run_control.StopOnSignal() as stop:
         assert signal.getsignal(signal.SIGTERM) == stop._handle
     assert signal.getsignal(signal.SIGTERM) == before
-
-
-MULTI_REPLICA = textwrap.dedent("""
-    import sys
-    import numpy as np
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    sys.path.insert(0, {tests_dir!r})
-    from helpers import NO_DROPOUT, TinyCopy, tiny_transformer_hparams
-    from t2tlike.training.trainer import Trainer
-    hp = tiny_transformer_hparams(**NO_DROPOUT, label_smoothing=0.0)
-    problem = TinyCopy()   # its data: the tiny_data fixture's
-
-    def trainer(out, strategy=None, steps=3):
-        return Trainer(problem, "transformer", hp, {data_dir!r}, out, train_steps=steps,
-                       eval_steps=2, local_eval_frequency=steps, random_seed=3,
-                       strategy=strategy)
-
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    one, two = trainer({out_dir!r} + "/one"), trainer({out_dir!r} + "/two", strategy)
-    assert two.strategy.num_replicas_in_sync == 2
-    data = problem.dataset("train", {data_dir!r}, one.input_config, seed=1)
-    batches = list(data.take(2))
-    one.build(batches[0])
-    two.build(batches[0])
-    for mine, theirs in zip(two.model.trainable_variables, one.model.trainable_variables):
-        mine.assign(theirs)
-    poison, loss_of = tf.Variable(0.0), two.model.training_loss
-
-    def poisoned(logits, features):   # when poison is set, NaN on the second replica only
-        num, den = loss_of(logits, features)
-        second = tf.distribute.get_replica_context().replica_id_in_sync_group == 1
-        return num * tf.where(second & (poison > 0), float("nan"), 1.0), den
-
-    two.model.training_loss = poisoned
-    step_one, step_two = one.train_step(data), two.train_step()
-    for batch in batches:   # each batch split over the two replicas
-        halves = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch))
-        loss_one, loss_two = float(step_one(batch)[0]), float(step_two(next(iter(halves)))[0])
-        np.testing.assert_allclose(loss_two, loss_one, rtol=1e-4)
-    for mine, theirs in zip(two.model.trainable_variables, one.model.trainable_variables):
-        np.testing.assert_allclose(mine.numpy(), theirs.numpy(), rtol=1e-3, atol=1e-5)
-    poison.assign(1.0)
-    before = [v.numpy() for v in two.model.trainable_variables]
-    updates = int(two.optimizer.iterations.numpy())
-    step_two(next(iter(halves)))   # skipped on both replicas
-    assert int(two.skipped_steps.numpy()) == 1 == int(two.consecutive_skipped.numpy())
-    assert int(two.optimizer.iterations.numpy()) == updates
-    for value, variable in zip(before, two.model.trainable_variables):
-        np.testing.assert_array_equal(variable.numpy(), value)
-    print("SKIPPED ON BOTH")
-""")
-
-
-@pytest.mark.slow
-def test_two_replicas_train_exactly_like_one_on_the_same_batches(tiny_data, tmp_path):
-    """Under a two-replica MirroredStrategy (logical CPU devices) each batch is split over
-    the replicas and the update equals one replica's on the whole batch; a NaN loss on one
-    replica skips the step on both. (The training loop under several replicas, with its
-    checkpoints and evaluations: tests/bin/test_multi_worker.py.)"""
-    script = MULTI_REPLICA.format(tests_dir=os.path.dirname(os.path.dirname(__file__)),
-                                  data_dir=tiny_data[1], out_dir=str(tmp_path / "out"))
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "SKIPPED ON BOTH" in proc.stdout, proc.stdout
