@@ -3,7 +3,9 @@ r"""t2t-trainer: train a registered model on a registered problem.
   t2t-trainer --problem=algorithmic_reverse_binary40 --model=transformer \
               --hparams_set=transformer_tiny --data_dir=$D --output_dir=$O --train_steps=2000
 
-Re-running the same command resumes from the latest checkpoint in --output_dir.
+Re-running the same command resumes from the latest checkpoint in --output_dir. On
+several machines: the same command on each, with TF_CONFIG naming every worker and this
+one (docs/distributed.md); --local_workers=N tries that on this machine.
 """
 import os
 
