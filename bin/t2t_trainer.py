@@ -38,6 +38,10 @@ flags.DEFINE_string("worker_job", "/job:localhost", "T2T's job name of the worke
 flags.DEFINE_string("master", "", "T2T's address of this worker; see --worker_replicas.")
 flags.DEFINE_integer("ps_replicas", 0, "T2T's parameter servers: refused, training is "
                      "synchronous all-reduce.")
+flags.DEFINE_integer("worker_gpu", 0, "GPUs this worker uses, its first N (0: every GPU it "
+                     "sees; they train as replicas of one MirroredStrategy).", lower_bound=0)
+flags.DEFINE_bool("use_tpu", False, "T2T's TPU switch: refused, TPUs are not available.")
+flags.DEFINE_string("tpu", "", "T2T's TPU address: refused, TPUs are not available.")
 flags.DEFINE_integer("local_workers", 0, "Start this many workers on this machine "
                      "(127.0.0.1, free ports, CPU threads split among them): multi-worker "
                      "training tried on one box. On a cluster set TF_CONFIG on each worker "
@@ -63,7 +67,9 @@ def main(argv):
     cli.require("problem", "model", "hparams_set", "data_dir", "output_dir")
     cluster = distribute.parse_tf_config(os.environ.get("TF_CONFIG", ""))
     distribute.check_t2t_flags(FLAGS.worker_replicas, FLAGS.worker_id, FLAGS.worker_job,
-                               FLAGS.master, FLAGS.ps_replicas, cluster)
+                               FLAGS.master, FLAGS.ps_replicas, cluster, FLAGS.use_tpu,
+                               FLAGS.tpu)
+    distribute.use_gpus(FLAGS.worker_gpu)
     if FLAGS.local_workers > 1:
         return _launch_local_workers(cluster)
     strategy = distribute.make_strategy(cluster, FLAGS.collective_communication,

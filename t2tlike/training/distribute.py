@@ -114,9 +114,14 @@ def parse_tf_config(text):
 
 
 def check_t2t_flags(worker_replicas=1, worker_id=0, worker_job="/job:localhost", master="",
-                    ps_replicas=0, tf_config=None):
+                    ps_replicas=0, tf_config=None, use_tpu=False, tpu=""):
     """T2T's distribution flags: one worker maps to nothing to do; anything else is one
     message that says what to write instead."""
+    if use_tpu or tpu:
+        raise UserError("--use_tpu/--tpu: TPUs are not available here: a TPU program is "
+                        "compiled for fixed shapes, and the trainer's token-bucketed batches "
+                        "change shape from step to step. Train on CPUs or GPUs (TF_CONFIG for "
+                        "several machines).")
     if ps_replicas:
         raise UserError(f"--ps_replicas={ps_replicas}: training here is synchronous "
                         "all-reduce across workers, with no parameter servers; set TF_CONFIG "
@@ -131,6 +136,21 @@ def check_t2t_flags(worker_replicas=1, worker_id=0, worker_job="/job:localhost",
                         "not the other workers' addresses, which synchronous all-reduce "
                         f"needs: set TF_CONFIG on each worker instead, e.g. {_EXAMPLE} "
                         "(index 0 on the first machine, 1 on the second, ...).")
+
+
+def use_gpus(count):
+    """T2T's --worker_gpu: this worker uses its first `count` GPUs (0: every GPU it sees;
+    1 on a machine without GPUs: its CPU, as in T2T). Call before TensorFlow runs an op."""
+    if not count:
+        return
+    import tensorflow as tf
+    gpus = tf.config.list_physical_devices("GPU")
+    if count == 1 and not gpus:
+        return
+    if count > len(gpus):
+        raise UserError(f"--worker_gpu={count}, but this machine has {len(gpus)} GPU(s); give "
+                        f"at most {len(gpus)}, or 0 to use every GPU it has.")
+    tf.config.set_visible_devices(gpus[:count], "GPU")
 
 
 def local_strategy():

@@ -1,8 +1,10 @@
 """The training loop: one generic trainer for every problem, model and optimizer.
 
-Runs under a tf.distribute.Strategy (distribute.py chooses it: MirroredStrategy over all
-local GPUs when there are several, the one GPU, else the default CPU strategy) and logs the
-replicas and the batch of one update. Every `local_eval_frequency` steps,
+Runs under a tf.distribute.Strategy (distribute.py chooses it: MultiWorkerMirroredStrategy
+for a TF_CONFIG cluster, MirroredStrategy over all local GPUs when there are several, the
+one GPU, else the default CPU strategy) and logs the replicas and the batch of one update.
+On several workers only the chief writes output_dir, and the workers agree after every
+step on saving and stopping (docs/distributed.md). Every `local_eval_frequency` steps,
 at the last step and when the time budget is spent, it saves a checkpoint (see
 run_checkpoints.py) and then evaluates with the problem's metrics; an eval that fails is
 reported and training goes on. Checkpoints are also saved every `save_checkpoints_steps`

@@ -1,7 +1,7 @@
 """The trainer's fault handling on the tiny copy task: a failing eval, Ctrl-C and a
 corrupt checkpoint, a resumed run reading on where it stopped; non-finite steps, a
 divergence stop and a full disk; signals. (A NaN on one of two replicas:
-tests/training/test_multi_worker_steps.py.) docs/reliability.md lists them."""
+tests/training/test_distribute.py.) docs/reliability.md lists them."""
 import os
 import signal
 
