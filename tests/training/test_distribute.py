@@ -1,10 +1,10 @@
 """The cluster and the strategy: TF_CONFIG checked with one message per mistake, T2T's
 distribution flags mapped or refused with what to write instead, the start-up line that
-states the replicas and the batch of one update; and two real worker processes
+states the replicas and the batch of one update; two real worker processes
 (MultiWorkerMirroredStrategy on 127.0.0.1, one CPU thread each) that update the weights as
 one process does on both workers' batches together, skip a NaN step on both, resume from
-the chief's checkpoint, and name a lost worker. The command-line job (evaluation, signals,
-the chief's files): tests/bin/test_end_to_end.py."""
+the chief's checkpoint, evaluate alike, stop together on a signal to one, and name a lost
+worker; and the --local_workers launcher."""
 import json
 import os
 import re
@@ -155,11 +155,11 @@ def test_the_trainer_updates_once_per_effective_batch(tiny_data, tmp_path):
 
 STEPS = 4
 WORKER = textwrap.dedent("""
-    import os, sys
+    import os, signal, sys
     import numpy as np
     import tensorflow as tf
     from absl import logging
-    logging.set_verbosity(logging.INFO)   # the resume line
+    logging.set_verbosity(logging.INFO)   # the resume and eval lines
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     from t2tlike.training import distribute
@@ -173,8 +173,8 @@ WORKER = textwrap.dedent("""
     problem = TinyCopy()
     trainer = Trainer(problem, "transformer",
                       tiny_transformer_hparams(**NO_DROPOUT, label_smoothing=0.0),
-                      {data_dir!r}, {out!r} + "/run", train_steps=1000, eval_steps=0,
-                      random_seed=3, strategy=strategy)
+                      {data_dir!r}, {out!r} + "/run", train_steps=1000, eval_steps=1,
+                      local_eval_frequency=5, random_seed=3, strategy=strategy)
     data = problem.dataset("train", {data_dir!r}, trainer.input_config, seed=1)
     batches = [{{k: v.numpy() for k, v in b.items()}} for b in data.take(2 * {steps})]
     mine = batches[worker.index::2]   # worker i: batches i, i + 2, i + 4, ...
@@ -205,12 +205,18 @@ WORKER = textwrap.dedent("""
     trainer.step.assign({steps})
     trainer.save({steps})   # the chief's checkpoint, which both resume from
     distribute.Collectives(strategy).sum([0.0])   # once it is written
-    if worker.index == 1:   # lost after step {steps} + 2: worker 0's next all-reduce fails
-        trainer.tasks.on_step = lambda step: step == {steps} + 2 and os.kill(os.getpid(), 9)
-    try:
-        trainer.train()
-    except Stopped as e:
-        print("STOPPED", e.exit_status, e, flush=True)
+
+    def train():
+        try:
+            trainer.train()
+        except Stopped as e:
+            print("STOPPED", e.exit_status, e, flush=True)
+    if worker.index == 1:   # a SIGTERM to this worker alone, during step 6
+        trainer.tasks.on_step = lambda step: step == 6 and os.kill(os.getpid(), signal.SIGTERM)
+    train()   # both resume from the chief's checkpoint, evaluate at step 5, stop after 6
+    if worker.index == 1:   # lost: worker 0's next all-reduce fails
+        os.kill(os.getpid(), signal.SIGKILL)
+    train()
 """)
 
 
@@ -225,6 +231,9 @@ def _together(first, second):
 @pytest.mark.slow
 def test_two_workers_update_as_one_process_on_both_batches_and_a_lost_one_is_named(
         tiny_data, tmp_path):
+    """Then their training loop resumes from the chief's checkpoint, they evaluate alike,
+    a SIGTERM to one stops both after the same step (the chief alone writes the run), and
+    when one dies the other names it."""
     problem, data_dir = tiny_data
     script = WORKER.format(tests_dir=os.path.dirname(os.path.dirname(__file__)),
                            data_dir=data_dir, out=str(tmp_path), steps=STEPS)
@@ -235,12 +244,22 @@ def test_two_workers_update_as_one_process_on_both_batches_and_a_lost_one_is_nam
     assert [w.returncode for w in workers] == [0, -9], "\n".join(log[-3000:] for log in logs)
     for log in logs:   # a NaN loss on worker 1 skips the update on both, counted
         assert "SKIPPED 1 1 0 True" in log, log[-3000:]
-    assert tf.train.latest_checkpoint(str(tmp_path / "run")).endswith(f"model-{STEPS}")
-    for log in logs:   # from the chief's checkpoint, both
-        assert f"Resumed from {tmp_path}/run/model-{STEPS} at step {STEPS}." in log, log[-3000:]
-    assert re.search(rf"STOPPED 1 worker 0 of 2 stops at step {STEPS + 2}: lost contact with "
-                     r"worker 1 \(/job:worker/replica:0/task:1: \w+Error: .+\)\. Restart every worker "
-                     r"with the same command to resume", logs[0]), logs[0][-3000:]
+    run = tmp_path / "run"
+    for log in logs:   # both resume from the chief's checkpoint and evaluate alike
+        assert f"Resumed from {run}/model-{STEPS} at step {STEPS}." in log, log[-3000:]
+        assert "STOPPED 143 stopped by SIGTERM at step 6; the checkpoint of step 6 is saved " \
+            f"in {run}." in log, log[-3000:]   # a signal to one stops both
+    evals = [re.findall(r"eval at step 5: (.*)", log) for log in logs]
+    assert len(evals[0]) == 1 and evals[0] == evals[1]
+    assert f"Resumed from {run}/model-6 at step 6." in logs[0]
+    assert re.search(r"STOPPED 1 worker 0 of 2 stops at step 6: lost contact with "
+                     r"worker 1 \(/job:worker/replica:0/task:1: \w+Error: .+\)\. Restart every "
+                     r"worker with the same command to resume", logs[0]), logs[0][-3000:]
+    files = sorted(p.name for p in run.iterdir() if not p.name.startswith("events."))
+    assert files == ["checkpoint", "eval"] + [f"model-{n}.{part}" for n in (4, 5, 6) for part in
+                                              ("data-00000-of-00001", "index")] + [
+        "operative_config.gin"]   # the chief's alone, and one writer of summaries:
+    assert len(list(run.glob("events.*"))) == 1 and len(os.listdir(run / "eval")) == 1
 
     hp = helpers.tiny_transformer_hparams(**helpers.NO_DROPOUT, label_smoothing=0.0)
     one = Trainer(problem, "transformer", hp, data_dir, str(tmp_path / "one"),
@@ -261,3 +280,26 @@ def test_two_workers_update_as_one_process_on_both_batches_and_a_lost_one_is_nam
     for i, variable in enumerate(one.model.trainable_variables, start=1):
         np.testing.assert_array_equal(first[f"arr_{i}"], second[f"arr_{i}"])   # ... weights
         np.testing.assert_allclose(first[f"arr_{i}"], variable.numpy(), rtol=1e-3, atol=1e-5)
+
+
+def test_the_launcher_gives_each_worker_its_task_and_says_how_they_ended(monkeypatch, capsys):
+    """--local_workers: each copy gets its own TF_CONFIG on 127.0.0.1 and CPU threads, its
+    lines come back prefixed, and the exit status is the first failure's, or the signal all
+    stopped on."""
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    assert local_workers.worker_command(["--a=1"], 2) == [
+        sys.executable, "-m", "t2tlike_cli.t2t_trainer", "--a=1",
+        f"--intra_op_parallelism_threads={threads}", f"--inter_op_parallelism_threads={threads}"]
+    assert local_workers.worker_command(["--intra_op_parallelism_threads=3"], 2)[3:] == [
+        "--intra_op_parallelism_threads=3", f"--inter_op_parallelism_threads={threads}"]
+    script = ("import json, os, sys; c = json.loads(os.environ['TF_CONFIG']); "
+              "i = c['task']['index']; w = c['cluster']['worker']; "
+              "print('task', i, 'of', len(w), w[i].startswith('127.0.0.1:'), len(set(w))); "
+              "sys.exit(int(sys.argv[1 + i]))")
+    monkeypatch.setattr(local_workers, "worker_command",
+                        lambda flags, count: [sys.executable, "-c", script, *flags])
+    assert local_workers.launch(["0", "3"], 2) == (3, None)
+    err = capsys.readouterr().err
+    assert "[worker 0] task 0 of 2 True 2\n" in err and "[worker 1] task 1 of 2 True 2\n" in err
+    assert local_workers.launch(["0", "0"], 2) == (0, None)
+    assert local_workers.launch(["143", "143"], 2) == (143, 15)   # both stopped on SIGTERM
