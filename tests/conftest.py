@@ -3,6 +3,11 @@ and tiny datasets generated once per run. Helpers are plain modules (`import hel
 pyproject.toml puts tests/ on the path)."""
 import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # One thread per TensorFlow pool in each test worker and in the CLIs it starts: the
+    # workers already share the cores, and more threads than cores only contend.
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 import pytest  # noqa: E402
 
