@@ -26,7 +26,7 @@ setup(
     ],
     # serve: t2t-serve's HTTP server and client (aiohttp; see t2tlike/server/rest.py).
     # ctranslate2: the CTranslate2 export (t2tlike/ctranslate2_export.py).
-    # test: pytest-xdist runs the suite in two worker processes (see the README); the
+    # test: pytest-xdist runs the suite in three worker processes (see the README); the
     # server's tests need aiohttp, the CTranslate2 export's ctranslate2.
     extras_require={"serve": ["aiohttp>=3.9"],
                     "ctranslate2": ["ctranslate2>=4.5"],
