@@ -4,13 +4,14 @@
 (parse, preprocess, length filter, batching) exactly as it reads a single problem's.
 
 `dataset(multi, mode, ...)` is MultiProblem.dataset. With `task` (index or name) it reads
-only that task's examples. Without it, TRAIN mode mixes the tasks: each task is read,
-filtered and batched on its own (so a batch holds one task), and each batch is drawn from
-task i with probability proportional to `mixture.weights[i]` (a TaskMixture's float32
-tf.Variable, t2tlike/input_pipeline.py) read for every batch, so `mixture.set(p)` changes
-the mixture of an iterator already running, from its next batch (a consumer that
-prefetches sees it that many batches later). With the InputConfig's `multiproblem_mixing = "example"`, a task is drawn per
-example instead and the mixture is batched, so a batch mixes tasks. EVAL and PREDICT
+only that task's examples. Without it, TRAIN mode mixes the tasks. With the
+InputConfig's `multiproblem_mixing` "example" (or "auto", which the trainer resolves for
+its model) a task is drawn per example with probability proportional to
+`mixture.weights[i]` (a TaskMixture's float32 tf.Variable, t2tlike/input_pipeline.py),
+read for every draw, and the mixture is batched, so a batch mixes tasks. With "batch",
+each task is read, filtered and batched on its own and each batch is drawn from one task
+with those probabilities. Either way `mixture.set(p)` changes the mixture of an iterator
+already running, from its next draw (a consumer that prefetches sees it later). EVAL and PREDICT
 without `task` read every task's split in turn. Every example and batch carries `task_id`
 ([batch, 1] when batched).
 """
@@ -72,7 +73,7 @@ def dataset(multi, mode, data_dir, config=None, shuffle=None, repeat=None, batch
         for other in datasets[1:]:
             ds = ds.concatenate(other)
         return ds
-    by_example = batched and config.multiproblem_mixing == input_pipeline.MIX_EXAMPLE
+    by_example = batched and config.multiproblem_mixing != input_pipeline.MIX_BATCH
     if by_example:   # choose a task per example, then batch the mixture
         kwargs["batched"] = False
     datasets = [v.dataset(mode, data_dir, seed=s, **kwargs) for v, s in zip(views, seeds)]

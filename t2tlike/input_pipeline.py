@@ -23,15 +23,18 @@ import tensorflow as tf
 from t2tlike.errors import UserError
 
 
-MIX_BATCH, MIX_EXAMPLE = "batch", "example"   # hparam multiproblem_mixing
+MIX_AUTO, MIX_BATCH, MIX_EXAMPLE = "auto", "batch", "example"   # multiproblem_mixing
 
 
 def mixing_mode(value):
     """The checked value of hparam multiproblem_mixing: "batch" (every training batch holds
-    one task) or "example" (each example's task is drawn, so a batch mixes tasks)."""
-    if value not in (MIX_BATCH, MIX_EXAMPLE):
-        raise UserError(f"multiproblem_mixing must be {MIX_BATCH!r} (one task per batch) or "
-                        f"{MIX_EXAMPLE!r} (tasks mixed within a batch); got {value!r}.")
+    one task), "example" (each example's task is drawn, so a batch mixes tasks) or "auto"
+    (the trainer picks: "batch" for a model with a target head per task, else "example";
+    the data side, not knowing the model, reads "auto" as "example")."""
+    if value not in (MIX_AUTO, MIX_BATCH, MIX_EXAMPLE):
+        raise UserError(f"multiproblem_mixing must be {MIX_AUTO!r} (the trainer picks), "
+                        f"{MIX_BATCH!r} (one task per batch) or {MIX_EXAMPLE!r} (tasks mixed "
+                        f"within a batch); got {value!r}.")
     return value
 
 
@@ -50,8 +53,9 @@ class InputConfig:
     min_length_bucket         the first bucket boundary, >= 1
     length_bucket_step        the growth factor between bucket boundaries, > 1.0
     eval_drop_long_sequences  eval also drops examples longer than max_length
-    multiproblem_mixing       "batch" (a training batch holds one task of a multi-problem)
-                              or "example" (tasks mixed within a batch)
+    multiproblem_mixing       "batch" (a training batch holds one task of a multi-problem),
+                              "example" (tasks mixed within a batch) or "auto" (read as
+                              "example"; the trainer resolves it for its model)
     """
 
     batch_size: int = 4096
@@ -59,7 +63,7 @@ class InputConfig:
     min_length_bucket: int = 8
     length_bucket_step: float = 1.1
     eval_drop_long_sequences: bool = False
-    multiproblem_mixing: str = MIX_BATCH
+    multiproblem_mixing: str = MIX_AUTO
 
     @classmethod
     def from_hparams(cls, hparams, max_length=None):

@@ -8,6 +8,7 @@ comes from here and from the problem's modalities.
 Features: "inputs" [batch, in_len] and "targets" [batch, tgt_len] ids (0 = pad, each
 sequence ending in EOS = 1). The body receives them embedded, [batch, len, hidden], with
 the targets shifted right by one position, plus "inputs_mask" [batch, in_len] (1 = token).
+The trainer may add EXAMPLE_WEIGHTS ([batch] float) for the loss (`training_loss`).
 """
 import keras
 import tensorflow as tf
@@ -16,6 +17,9 @@ from t2tlike import registry
 from t2tlike.decoding import search
 from t2tlike.layers import modalities  # noqa: F401  (registers the built-in modalities)
 from t2tlike import precision as precision_lib
+
+# a feature the trainer adds to scale each example's loss (multi-task loss weights)
+EXAMPLE_WEIGHTS = "example_loss_weights"
 
 
 def shift_right(x):
@@ -124,8 +128,10 @@ class T2TModel(keras.Model):
         return self.top(self.body(self.bottom(features), training=training))
 
     def training_loss(self, logits, features):
-        """(weighted loss sum, weight sum) over the targets."""
-        return self.target_modality.loss(logits, features["targets"])
+        """(weighted loss sum, weight sum) over the targets; features[EXAMPLE_WEIGHTS]
+        ([batch] float), when present, multiplies each example's losses in the sum."""
+        return self.target_modality.loss(logits, features["targets"],
+                                         features.get(EXAMPLE_WEIGHTS))
 
     # -- decoding --------------------------------------------------------------------
     def decode_length(self, features, extra_length):

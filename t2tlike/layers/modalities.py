@@ -48,6 +48,14 @@ def smoothed_cross_entropy(logits, labels, label_smoothing):
     return xent - normalizing
 
 
+def _per_example(losses, example_weights):
+    """losses [batch, ...] times example_weights [batch] (None: unchanged)."""
+    if example_weights is None:
+        return losses
+    w = tf.cast(tf.reshape(example_weights, [-1]), losses.dtype)
+    return losses * tf.reshape(w, [-1] + [1] * (losses.shape.rank - 1))
+
+
 class Modality(keras.layers.Layer):
     """Base: bottom / targets_bottom / top / loss / targets_weights for one feature.
 
@@ -76,8 +84,10 @@ class Modality(keras.layers.Layer):
         """[batch, length] float: 1 where the target counts in the loss."""
         return tf.cast(tf.not_equal(targets, 0), tf.float32)
 
-    def loss(self, logits, targets):
-        """(sum of per-position losses times weights, sum of weights)."""
+    def loss(self, logits, targets, example_weights=None):
+        """(sum of per-position losses times weights, sum of weights). `example_weights`
+        ([batch] float, optional) multiplies each example's losses in the first sum only,
+        so the loss stays normalized by the number of target positions."""
         raise NotImplementedError
 
     def get_config(self):
@@ -121,10 +131,10 @@ class SymbolModality(Modality):
         logits = tf.cast(logits, tf.float32)                           # see the module doc
         return tf.reshape(logits, tf.concat([shape[:-1], [self.vocab_size]], axis=0))
 
-    def loss(self, logits, targets):
+    def loss(self, logits, targets, example_weights=None):
         xent = smoothed_cross_entropy(logits, targets, self.label_smoothing)
         w = self.targets_weights(targets)
-        return tf.reduce_sum(xent * w), tf.reduce_sum(w)
+        return tf.reduce_sum(_per_example(xent * w, example_weights)), tf.reduce_sum(w)
 
     def get_config(self):
         return {**super().get_config(), "tie_softmax": self.tie_softmax}
@@ -176,9 +186,10 @@ class ClassLabelModality(Modality):
     def targets_weights(self, targets):
         return tf.ones_like(tf.cast(targets, tf.float32))
 
-    def loss(self, logits, targets):
+    def loss(self, logits, targets, example_weights=None):
         xent = smoothed_cross_entropy(logits, targets, self.label_smoothing)
-        return tf.reduce_sum(xent), tf.cast(tf.size(targets), tf.float32)
+        return (tf.reduce_sum(_per_example(xent, example_weights)),
+                tf.cast(tf.size(targets), tf.float32))
 
 
 class _VectorModality(Modality):
@@ -187,9 +198,10 @@ class _VectorModality(Modality):
     def targets_weights(self, targets):
         return tf.ones(tf.shape(targets)[:2], tf.float32)
 
-    def loss(self, logits, targets):
+    def loss(self, logits, targets, example_weights=None):
         err = tf.square(tf.cast(logits, tf.float32) - tf.cast(targets, tf.float32))
-        return tf.reduce_sum(err), tf.cast(tf.size(err), tf.float32)
+        return tf.reduce_sum(_per_example(err, example_weights)), tf.cast(tf.size(err),
+                                                                          tf.float32)
 
 
 @registry.register_modality("real")

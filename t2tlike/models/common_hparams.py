@@ -52,7 +52,10 @@ def basic_params1():
         multiproblem_schedule_threshold=0.5, multiproblem_schedule_max_steps=0,
         multiproblem_adaptive_alpha=1.0, multiproblem_adaptive_kind="inverse",
         multiproblem_adaptive_eps=0.01, multiproblem_adaptive_baselines=[],
+        multiproblem_adaptive_warmup="temperature", multiproblem_adaptive_floor=0.2,
+        multiproblem_adaptive_smoothing=0.5,
         # "batch": every training batch holds one task; "example": a task drawn per
-        # example, so a batch mixes tasks (data_generators/multi_problem.py)
-        multiproblem_mixing="batch",
+        # example, so a batch mixes tasks (data_generators/multi_problem.py); "auto":
+        # "batch" for a model with a target head per task (a MultiModel), else "example"
+        multiproblem_mixing="auto",
     )

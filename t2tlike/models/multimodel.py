@@ -49,7 +49,7 @@ from t2tlike.errors import UserError
 from t2tlike.layers.modalities import ClassLabelModality, ModalityType
 from t2tlike.layers.positional import add_timing_signal, timing_signal
 from t2tlike.models.transformer import Transformer, masked_mean, transformer_base
-from t2tlike.t2t_model import shift_right
+from t2tlike.t2t_model import EXAMPLE_WEIGHTS, shift_right
 
 TARGET_MODALITIES = (ModalityType.SYMBOL, ModalityType.CLASS_LABEL)
 
@@ -120,10 +120,10 @@ class TaskTargetModality(keras.layers.Layer):
     def is_class_label(self, head):
         return isinstance(self.heads[head], ClassLabelModality)
 
-    def loss(self, logits, targets, head):
+    def loss(self, logits, targets, head, example_weights=None):
         """(loss sum, weight sum) of head `head` on its own part of the padded logits."""
         modality = self.heads[head]
-        return modality.loss(logits[..., :modality.vocab_size], targets)
+        return modality.loss(logits[..., :modality.vocab_size], targets, example_weights)
 
     def targets_weights(self, targets):
         """targets [batch, length] -> weights [batch, length] float (see the class doc)."""
@@ -249,7 +249,7 @@ class MultiModel(Transformer):
     def training_loss(self, logits, features):
         """(weighted loss sum, weight sum) of the batch's head."""
         return self._switch(features, lambda h: self.target_modality.loss(
-            logits, features["targets"], h))
+            logits, features["targets"], h, features.get(EXAMPLE_WEIGHTS)))
 
     # -- decoding ------------------------------------------------------------------------
     def decoding_step_fn(self, features, num_samples, decode_length, head=None):

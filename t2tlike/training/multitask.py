@@ -12,8 +12,12 @@ The trainer talks to one hook object, `task_hooks(problem, hparams, data_dir)`: 
   training dataset reads for every batch (step-dependent schedules, `exponential` and
   `pretrain`, are re-applied at every step);
 - the per-task loss multipliers (`adaptive_implicit`; ones otherwise) go into
-  `loss_weights`, which the train step applies to each batch's loss (a batch holds one
-  task);
+  `loss_weights`; the train step multiplies each example's loss by its task's
+  (`with_loss_weights`), so they work whether a batch holds one task or mixes them;
+- `multiproblem_mixing=auto` (the default) becomes "example" (a task drawn per example,
+  so every batch mixes the tasks and every update must read the task tag) unless the
+  model has a target head per task and picks one per batch (a MultiModel of several
+  heads), which needs "batch"; `check_model` decides and logs the choice;
 - after each evaluation, `update` takes each task's dev score and recomputes both
   (adaptive schedules). The score of a task is its dev BLEU when the trainer computed one
   (the task lists "bleu" among its metrics and `eval_bleu_samples` > 0), else its
@@ -29,7 +33,8 @@ from absl import logging
 
 from t2tlike import metrics as metrics_lib
 from t2tlike.errors import UserError
-from t2tlike.input_pipeline import TaskMixture, mixing_mode
+from t2tlike.input_pipeline import MIX_AUTO, MIX_BATCH, MIX_EXAMPLE, TaskMixture, mixing_mode
+from t2tlike.t2t_model import EXAMPLE_WEIGHTS
 from t2tlike.training.task_schedules import MIXING_SCHEDULES, TaskSchedule
 
 
@@ -39,7 +44,19 @@ def is_multi_problem(problem):
 
 def task_hooks(problem, hparams, data_dir):
     """The trainer's task hooks for `problem`: a MultiTask or a SingleTask."""
-    return MultiTask(problem, hparams, data_dir) if is_multi_problem(problem) else SingleTask()
+    if is_multi_problem(problem):
+        return MultiTask(problem, hparams, data_dir)
+    return SingleTask(problem.name)
+
+
+def dev_score(task_results):
+    """A task's dev score (higher is better) from its eval results {metric: value}: its
+    dev BLEU when computed, else its per-sequence accuracy, else its accuracy; None
+    without any of them."""
+    for name in (metrics_lib.BLEU, metrics_lib.ACC_PER_SEQ, metrics_lib.ACC):
+        if name in task_results:
+            return float(task_results[name])
+    return None
 
 
 class SingleTask:
@@ -47,8 +64,12 @@ class SingleTask:
 
     eval_changes_state = False   # whether `after_eval` changes checkpointed state
 
+    def __init__(self, name):
+        self.name = name
+
     def check_model(self, model):
-        pass
+        """None: a single problem has no task mixing to decide."""
+        return None
 
     def checkpoint_items(self):
         return {}
@@ -59,8 +80,10 @@ class SingleTask:
     def on_step(self, step):
         pass
 
-    def weight_loss(self, loss, features):
-        return loss
+    weights_examples = False   # whether `with_loss_weights` adds per-example weights
+
+    def with_loss_weights(self, features):
+        return features
 
     def dataset_args(self):
         """Extra arguments of the training dataset: none."""
@@ -74,6 +97,11 @@ class SingleTask:
     def after_eval(self, per_task_results, step):
         return {}
 
+    def dev_scores(self, results):
+        """{problem name: dev score} of flat eval `results` ({} without a score)."""
+        score = dev_score(results)
+        return {} if score is None else {self.name: score}
+
 
 class MultiTask:
     """A MultiProblem's schedule during training; see the module docstring."""
@@ -83,12 +111,8 @@ class MultiTask:
         self.names = list(problem.task_names)
         sizes = problem.task_sizes(data_dir)
         self.schedule = TaskSchedule.from_hparams(hparams, sizes, names=self.names)
-        # "batch" or "example" (tasks mixed in a batch)
+        # "batch", "example" (tasks mixed in a batch) or "auto" (until check_model)
         self.mixing = mixing_mode(hparams.multiproblem_mixing)
-        if self.mixing == "example" and self.schedule.schedule == "adaptive_implicit":
-            raise UserError("multiproblem_schedule=adaptive_implicit weights each batch's loss "
-                            "by its task, so it needs one task per batch: drop "
-                            "multiproblem_mixing=example (or use the explicit 'adaptive').")
         self.mixture = TaskMixture(len(self.names), self.names)
         with tf.init_scope():
             self.loss_weights = tf.Variable(np.ones(len(self.names), np.float32),
@@ -126,18 +150,33 @@ class MultiTask:
             self.apply(step)
 
     def check_model(self, model):
-        """A model with a target head per task needs one task per batch."""
-        if self.mixing == "example" and getattr(model, "num_heads", 1) > 1 and \
-                hasattr(model, "task_is_class_label"):
-            raise UserError(f"this {model.name} has {model.num_heads} target heads and picks "
+        """Resolves `multiproblem_mixing` for `model` and returns it ("batch" or
+        "example"): a model with a target head per task picks one head per batch, so it
+        needs one task per batch."""
+        heads = getattr(model, "num_heads", 1) if hasattr(model, "task_is_class_label") else 1
+        if self.mixing == MIX_EXAMPLE and heads > 1:
+            raise UserError(f"this {model.name} has {heads} target heads and picks "
                             "one per batch, so tasks cannot be mixed within a batch: drop "
                             "multiproblem_mixing=example, or train tasks that share one head.")
+        if self.mixing == MIX_AUTO:
+            self.mixing = MIX_BATCH if heads > 1 else MIX_EXAMPLE
+            logging.info("Task mixing: %s (multiproblem_mixing=auto; %s).", self.mixing,
+                         f"{model.name} has a target head per task, chosen per batch"
+                         if heads > 1 else "one output layer for every task, so each batch "
+                         "mixes the tasks")
+        return self.mixing
 
-    def weight_loss(self, loss, features):
-        """The batch's loss times its task's multiplier (all its examples belong to one
-        task; 1 unless the schedule is adaptive_implicit)."""
-        task = tf.cast(tf.reshape(features["task_id"], [-1])[0], tf.int32)
-        return loss * tf.cast(tf.gather(self.loss_weights, task), loss.dtype)
+    @property
+    def weights_examples(self):
+        """Whether the loss weights can differ from 1 (adaptive_implicit)."""
+        return self.schedule.schedule == "adaptive_implicit"
+
+    def with_loss_weights(self, features):
+        """`features` plus EXAMPLE_WEIGHTS: each example's task's loss multiplier (1
+        unless the schedule is adaptive_implicit), which the model's training_loss
+        applies."""
+        task = tf.cast(tf.reshape(features["task_id"], [-1]), tf.int32)
+        return {**features, EXAMPLE_WEIGHTS: tf.gather(self.loss_weights, task)}
 
     def eval_plan(self):
         """[(task name, task index, the task's metric names)], in task order."""
@@ -147,9 +186,18 @@ class MultiTask:
     @staticmethod
     def score(task_results):
         """A task's dev score for the adaptive schedules (see the module docstring)."""
-        if metrics_lib.BLEU in task_results:
-            return task_results[metrics_lib.BLEU]
-        return task_results.get(metrics_lib.ACC_PER_SEQ, task_results.get(metrics_lib.ACC, 0.0))
+        score = dev_score(task_results)
+        return 0.0 if score is None else score
+
+    def dev_scores(self, results):
+        """{task: dev score} of flat eval `results` ({"TASK/metric": value})."""
+        scores = {}
+        for name in self.names:
+            score = dev_score({k[len(name) + 1:]: v for k, v in results.items()
+                               if k.startswith(name + "/")})
+            if score is not None:
+                scores[name] = score
+        return scores
 
     def after_eval(self, per_task_results, step):
         """Feeds the tasks' dev scores to the schedule and applies its new mixture; returns
@@ -157,9 +205,10 @@ class MultiTask:
         scores = [self.score(per_task_results[name]) for name in self.names]
         self.schedule.update(scores)
         self.apply(step)
-        logging.info("Task scores at step %d: %s; %s", step,
+        logging.info("Task scores at step %d: %s; %s%s", step,
                      ", ".join(f"{n} {s:.4f}" for n, s in zip(self.names, scores)),
-                     self._describe_variables())
+                     self._describe_variables(),
+                     f" ({self.schedule.reason})" if self.schedule.reason else "")
         return self.summaries()
 
     def summaries(self):

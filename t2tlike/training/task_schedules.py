@@ -19,8 +19,8 @@ Schedules (the value of `multiproblem_schedule`):
   adaptive           Jean, Firat & Johnson, 2019, "Adaptive Scheduling for Multi-Task
                      Learning", arXiv:1909.06434: over-samples the tasks whose dev score
                      is furthest below a per-task baseline (see `adaptive_weights`)
-  adaptive_implicit  the same paper's implicit variant: the data mixture stays
-                     proportional and each task's loss is scaled instead
+  adaptive_implicit  the same paper's implicit variant: the data mixture stays the
+                     warm-up one and each task's loss is scaled instead
                      (see `implicit_loss_weights`)
 
 Hparams that `TaskSchedule.from_hparams` reads (basic_params1 defines each; its value shown):
@@ -34,10 +34,23 @@ Hparams that `TaskSchedule.from_hparams` reads (basic_params1 defines each; its 
   multiproblem_adaptive_kind          "inverse" | "simple", "inverse" (adaptive*)
   multiproblem_adaptive_eps           float > 0, 0.01 (adaptive*)
   multiproblem_adaptive_baselines     list of floats > 0, one per task (adaptive*; required)
+  multiproblem_adaptive_warmup        "temperature" | "proportional", "temperature"
+                                      (adaptive*: the mixture before adaptive weighting
+                                      starts; adaptive_implicit samples it throughout)
+  multiproblem_adaptive_floor         float in [0, 1], 0.2 (adaptive*)
+  multiproblem_adaptive_smoothing     float in [0, 1), 0.5 (adaptive*)
 
-Adaptive schedules know nothing before the first evaluation, so until the first
-`update(scores)` they sample proportionally to the dataset sizes: the distribution the
-data itself has, and the mixture the implicit variant keeps throughout.
+Adaptive schedules are unstable while the scores are near zero: r_i = s_i / b_i is then
+mostly noise, eps dominates the weights and the mixture swings from one evaluation to the
+next. So they start with a warm-up: they sample the warm-up mixture (temperature with
+`multiproblem_temperature`, or proportional) until the first evaluation at which every
+task's smoothed score has reached `floor` times its baseline, and weight adaptively from
+then on (floor 0: from the first evaluation). The scores they use are an exponential
+moving average of the dev scores, s <- smoothing * s + (1 - smoothing) * new (the first
+score taken as it is; smoothing 0: the latest score alone). After each `update` the
+attribute `reason` says in one line what the schedule did and why. The warm-up state and
+the average are not checkpointed: a resumed run keeps the mixture it had reached and
+starts them again at its next evaluation.
 """
 import math
 import numbers
@@ -50,6 +63,7 @@ SCHEDULES = ("uniform", "proportional", "temperature", "constant", "exponential"
              "pretrain", "adaptive", "adaptive_implicit")
 MIXING_SCHEDULES = ("constant", "exponential", "pretrain")
 ADAPTIVE_KINDS = ("inverse", "simple")
+WARMUP_MIXTURES = ("temperature", "proportional")
 
 # Arivazhagan et al. (2019) found T=5 the best trade-off between high- and low-resource
 # pairs (they compare T=1, 5, 100). fairseq's --sampling-temperature defaults to 1.5
@@ -63,6 +77,11 @@ DEFAULT_THRESHOLD = 0.5
 # and none takes the whole batch.
 DEFAULT_EPS = 0.01
 DEFAULT_ALPHA = 1.0
+# Ours. With BLEU scores, 0.2 of a baseline of 15 is 3 BLEU: below it, greedy BLEU on a few
+# hundred dev sentences moves by about as much as its value from one evaluation to the
+# next. The smoothing halves the weight of each older score.
+DEFAULT_FLOOR = 0.2
+DEFAULT_SMOOTHING = 0.5
 # Ours, not T2T's formula: the decay rate of the exponential schedule. After max_steps,
 # task 0 has moved 1 - exp(-5) (99.3%) of the way from 1 to `threshold`.
 EXPONENTIAL_RATE = 5.0
@@ -241,7 +260,8 @@ class TaskSchedule:
 
     def __init__(self, sizes, schedule="proportional", names=None,
                  temperature=DEFAULT_TEMPERATURE, threshold=DEFAULT_THRESHOLD, max_steps=0,
-                 alpha=DEFAULT_ALPHA, kind="inverse", eps=DEFAULT_EPS, baselines=None):
+                 alpha=DEFAULT_ALPHA, kind="inverse", eps=DEFAULT_EPS, baselines=None,
+                 warmup="temperature", floor=DEFAULT_FLOOR, smoothing=DEFAULT_SMOOTHING):
         if schedule not in SCHEDULES:
             raise UserError(f"unknown multiproblem_schedule {schedule!r}."
                             f"{did_you_mean(str(schedule), SCHEDULES)} Known schedules: "
@@ -256,11 +276,14 @@ class TaskSchedule:
         self.temperature, self.threshold, self.max_steps = temperature, threshold, max_steps
         self.alpha, self.kind, self.eps = alpha, kind, eps
         self.baselines = baselines
-        self.scores = None
+        self.warmup, self.floor, self.smoothing = warmup, floor, smoothing
+        self.scores = None      # the latest dev scores
+        self.smoothed = None    # their moving average (adaptive schedules)
+        self.adapting = False   # whether the adaptive warm-up is over
+        self.reason = ""        # what the last `update` did, and why
         self._step = 0
-        # The fixed part of the schedule; the adaptive ones start from proportional.
+        # The fixed part of the schedule (adaptive ones: the warm-up mixture).
         self._mixture = proportional(self.sizes)
-        self._adaptive_p = self._mixture
         if schedule == "uniform":
             self._mixture = uniform(self.sizes.size)
         elif schedule == "temperature":
@@ -270,6 +293,27 @@ class TaskSchedule:
         elif self.is_adaptive:
             # Checks baselines, alpha, eps and kind now rather than at the first evaluation.
             adaptive_weights(np.zeros(self.sizes.size), baselines, alpha, eps, kind)
+            self._check_warmup()
+            if warmup == "temperature":
+                self._mixture = _temperature(self.sizes, temperature)
+        self._adaptive_p = self._mixture
+
+    def _check_warmup(self):
+        if self.warmup not in WARMUP_MIXTURES:
+            raise UserError(f"unknown multiproblem_adaptive_warmup {self.warmup!r}."
+                            f"{did_you_mean(str(self.warmup), WARMUP_MIXTURES)} Expected one "
+                            f"of {', '.join(WARMUP_MIXTURES)}: the mixture sampled before "
+                            "adaptive weighting starts.")
+        if not (isinstance(self.floor, numbers.Real) and 0.0 <= self.floor <= 1.0):
+            raise UserError(f"multiproblem_adaptive_floor must be in [0, 1], got "
+                            f"{self.floor!r}: the share of its baseline every task's score "
+                            "must reach before adaptive weighting starts (0: at once); set "
+                            f"e.g. --hparams=multiproblem_adaptive_floor={DEFAULT_FLOOR}.")
+        if not (isinstance(self.smoothing, numbers.Real) and 0.0 <= self.smoothing < 1.0):
+            raise UserError(f"multiproblem_adaptive_smoothing must be in [0, 1), got "
+                            f"{self.smoothing!r}: the weight of the older scores in their "
+                            "moving average (0: the latest score alone); set e.g. "
+                            f"--hparams=multiproblem_adaptive_smoothing={DEFAULT_SMOOTHING}.")
 
     @classmethod
     def from_hparams(cls, hp, sizes, names=None):
@@ -281,7 +325,9 @@ class TaskSchedule:
             max_steps=hp.multiproblem_schedule_max_steps,
             alpha=hp.multiproblem_adaptive_alpha, kind=hp.multiproblem_adaptive_kind,
             eps=hp.multiproblem_adaptive_eps,
-            baselines=hp.multiproblem_adaptive_baselines or None)
+            baselines=hp.multiproblem_adaptive_baselines or None,
+            warmup=hp.multiproblem_adaptive_warmup, floor=hp.multiproblem_adaptive_floor,
+            smoothing=hp.multiproblem_adaptive_smoothing)
 
     @property
     def is_adaptive(self):
@@ -312,9 +358,34 @@ class TaskSchedule:
                              f"got {len(scores)}: {scores}.")
         self.scores = scores
         if self.is_adaptive:
-            self._adaptive_p = adaptive_weights(scores, self.baselines, self.alpha, self.eps,
-                                                self.kind)
+            self._adapt(np.asarray(scores, dtype=np.float64))
         return self.probabilities(self._step)
+
+    def _adapt(self, scores):
+        """Smooths the scores, ends the warm-up when they clear the floor, re-weights."""
+        a = self.smoothing
+        self.smoothed = scores if self.smoothed is None else a * self.smoothed + (1 - a) * scores
+        floors = self.floor * np.asarray(self.baselines, dtype=np.float64)
+        below = [i for i in range(self.sizes.size) if self.smoothed[i] < floors[i]]
+        started = ""
+        if not self.adapting:
+            if below:
+                self.reason = (f"warm-up, keeping the {self.warmup} mixture: " + ", ".join(
+                    f"{self.names[i]}'s smoothed score {self.smoothed[i]:.3g} is below "
+                    f"{self.floor:g} x its baseline = {floors[i]:.3g}" for i in below))
+                return
+            self.adapting = True
+            started = (f"warm-up over (every smoothed score reached {self.floor:g} x its "
+                       "baseline); ")
+        before = self._adaptive_p
+        self._adaptive_p = adaptive_weights(self.smoothed, self.baselines, self.alpha,
+                                            self.eps, self.kind)
+        ratios = np.clip(self.smoothed / np.asarray(self.baselines, dtype=np.float64), 0, 1)
+        lagging = int(np.argmin(ratios))
+        self.reason = (started + "smoothed score / baseline: " + ", ".join(
+            f"{n} {r:.2f}" for n, r in zip(self.names, ratios)) + f"; {self.names[lagging]} "
+            f"lags most: its adaptive share {before[lagging]:.2f} -> "
+            f"{self._adaptive_p[lagging]:.2f}")
 
     def describe(self):
         """One line, e.g. 'task probs: ende_small 0.62, enfr 0.38' (at the last step seen)."""

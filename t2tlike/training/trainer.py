@@ -18,6 +18,8 @@ line with steps/s, target tokens/s and the ETA.
 
 A MultiProblem trains on its tasks' mixture under the `multiproblem_*` schedule and is
 evaluated task by task (metrics named "TASK/metric"); see t2tlike/training/multitask.py.
+After each evaluation the checkpoint of the step is copied to `output_dir/best/TASK/` for
+every task (or the one problem) whose dev score it improves (best_checkpoints.py).
 """
 import dataclasses
 import os
@@ -35,7 +37,8 @@ from t2tlike.errors import Stopped, first_line
 from t2tlike.t2t_model import build_model
 from t2tlike.training import learning_rate as lr_lib
 from t2tlike.training import multitask as multitask_lib
-from t2tlike.training import distribute, evaluation, optimizers, run_checkpoints, run_control
+from t2tlike.training import best_checkpoints, distribute, evaluation, optimizers
+from t2tlike.training import run_checkpoints, run_control
 
 TRAIN, EVAL = "train", "eval"
 
@@ -99,7 +102,10 @@ class Trainer:
         self.max_consecutive_skipped = int(hparams.max_consecutive_skipped_steps)
         # what a multi-problem adds to the loop (a task mixture, per-task eval); no-ops else
         self.tasks = multitask_lib.task_hooks(problem, hparams, data_dir)
-        self.tasks.check_model(self.model)
+        mixing = self.tasks.check_model(self.model)   # None for a single problem
+        if mixing:
+            self.input_config = dataclasses.replace(self.input_config,
+                                                    multiproblem_mixing=mixing)
         # Every worker saves (TensorFlow's multi-worker pattern); the others into a folder
         # of their own that is deleted at once.
         self._own_dir = None if self.worker.is_chief else os.path.join(
@@ -113,6 +119,7 @@ class Trainer:
             self.eval_writer = tf.summary.create_file_writer(os.path.join(output_dir, "eval"))
         else:
             self._train_writer = self.eval_writer = tf.summary.create_noop_writer()
+        self.best = best_checkpoints.BestCheckpoints(output_dir)   # per task, the chief's
         self.evaluation = evaluation.Evaluation(self, collectives)
         self.metric_names = self.evaluation.metric_names
 
@@ -139,9 +146,14 @@ class Trainer:
             ctx = tf.distribute.get_replica_context()
             with tf.GradientTape() as tape:
                 logits = model(features, training=True)
-                num, den = model.training_loss(logits, features)
+                num, den = model.training_loss(logits, features)   # what the log reports
                 total_den = ctx.all_reduce(tf.distribute.ReduceOp.SUM, den)
-                loss = tasks.weight_loss(num / tf.maximum(total_den, 1.0), features)
+                if tasks.weights_examples:   # the loss to minimize: per-task multipliers
+                    num_weighted = model.training_loss(
+                        logits, tasks.with_loss_weights(features))[0]
+                else:
+                    num_weighted = num
+                loss = num_weighted / tf.maximum(total_den, 1.0)
                 if model.losses:
                     loss += tf.add_n(model.losses) / strategy.num_replicas_in_sync
                 if loss_scaling:
@@ -309,8 +321,9 @@ class Trainer:
                 evaluate = self.eval_steps != 0 and (
                     step % self.local_eval_frequency == 0 or step == self.train_steps
                     or out_of_time)
+                saved = None
                 if last or evaluate or step % self.save_checkpoints_steps == 0 or save_by_time:
-                    self.save(step)   # before the eval: an eval that fails loses nothing
+                    saved = self.save(step)   # before the eval: one that fails loses nothing
                     last_save = time.time()
                 if signal:
                     self._flush()
@@ -323,7 +336,8 @@ class Trainer:
                     if evaluated is not None:
                         results = evaluated
                         if self.tasks.eval_changes_state:  # the adapted mixture, kept too
-                            self.save(step)
+                            saved = self.save(step)
+                        self._keep_best(evaluated, step, saved)
                 if out_of_time:
                     break
         self._flush()
@@ -338,6 +352,17 @@ class Trainer:
         except Stopped:
             self._flush()
             raise
+
+    def _keep_best(self, results, step, saved):
+        """Copies checkpoint `saved` to the folder of each task whose dev score it improves
+        (best_checkpoints.py); a failed copy is reported and training goes on."""
+        if saved is None:   # not the chief
+            return
+        try:
+            self.best.update(self.tasks.dev_scores(results), step, saved)
+        except (OSError, tf.errors.OpError) as e:
+            logging.error("Could not keep the best checkpoint of step %d (training goes on): "
+                          "%s", step, first_line(e))
 
     def _stop_if_diverged(self, step):
         """Stops the run after `max_consecutive_skipped_steps` non-finite steps in a row."""

@@ -29,7 +29,7 @@ TinyReverse, TinyIdentity, TinyMulti = helpers.TinyReverse, helpers.TinyIdentity
 REVERSE, IDENTITY = helpers.REVERSE, helpers.IDENTITY
 TinyShift = helpers.tiny_problem_class(algorithmic.AlgorithmicShiftDecimal40, train_length=8,
                                        dev_length=8)
-SMALL_BATCHES = InputConfig(batch_size=128)
+SMALL_BATCHES = InputConfig(batch_size=128, multiproblem_mixing="batch")
 
 
 class Parity(Text2ClassProblem):
@@ -165,7 +165,8 @@ def test_training_mixture_batches_hold_one_task_each(generated):
 def test_example_mixing_puts_several_tasks_in_a_batch_and_follows_the_weights(generated):
     problem, data_dir = generated
     encoder = problem.get_feature_encoders(data_dir)["inputs"]
-    config = InputConfig(batch_size=128, multiproblem_mixing="example")
+    config = InputConfig(batch_size=128)   # multiproblem_mixing="auto" reads as "example"
+    assert config.multiproblem_mixing == "auto"
     mixture = TaskMixture(2)
     iterator = iter(problem.dataset(ModeKeys.TRAIN, data_dir, config, seed=3, mixture=mixture))
     mixed, rows = 0, []

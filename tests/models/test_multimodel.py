@@ -233,6 +233,8 @@ def test_trains_a_text_task_and_a_classifier_together(generated, tmp_path):
     trainer = Trainer(problem, "multimodel", hp, data_dir, str(tmp_path), train_steps=100,
                       eval_steps=0, local_eval_frequency=10_000, random_seed=1,
                       log_every_seconds=1e9)
+    # multiproblem_mixing=auto: one task per batch for a model with a head per task
+    assert trainer.tasks.mixing == trainer.input_config.multiproblem_mixing == "batch"
 
     eval_fn = trainer.eval_step()   # one trace
 

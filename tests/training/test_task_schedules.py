@@ -138,9 +138,15 @@ def test_step_dependent_schedule_through_task_schedule():
     assert s.describe() == "task probs: lm 0.33, a 0.33, b 0.33"
 
 
+# the adaptive schedules of Jean et al. as the paper has them: no warm-up, no smoothing
+NO_WARMUP = dict(multiproblem_adaptive_warmup="proportional", multiproblem_adaptive_floor=0.0,
+                 multiproblem_adaptive_smoothing=0.0)
+
+
 def test_adaptive_schedule_starts_proportional_then_follows_scores():
     hp = _hp(multiproblem_schedule="adaptive", multiproblem_adaptive_kind="simple",
-                 multiproblem_adaptive_eps=0.5, multiproblem_adaptive_baselines=[20.0, 20.0])
+             multiproblem_adaptive_eps=0.5, multiproblem_adaptive_baselines=[20.0, 20.0],
+             **NO_WARMUP)
     s = ts.TaskSchedule.from_hparams(hp, [100, 300], names=["low", "high"])
     close(s.probabilities(0), [0.25, 0.75])                    # before any evaluation
     close(s.update([0.0, 20.0]), [0.75, 0.25])                 # r = [0, 1]: w = [1.5, 0.5]
@@ -152,7 +158,8 @@ def test_adaptive_schedule_starts_proportional_then_follows_scores():
 
 def test_adaptive_implicit_keeps_mixture_and_scales_losses():
     hp = _hp(multiproblem_schedule="adaptive_implicit", multiproblem_adaptive_kind="simple",
-             multiproblem_adaptive_eps=0.5, multiproblem_adaptive_baselines=[20.0, 20.0])
+             multiproblem_adaptive_eps=0.5, multiproblem_adaptive_baselines=[20.0, 20.0],
+             **NO_WARMUP)
     s = ts.TaskSchedule.from_hparams(hp, [100, 300], names=["low", "high"])
     np.testing.assert_allclose(s.loss_weights(), [1.0, 1.0])
     close(s.update([0.0, 20.0]), [0.25, 0.75])                 # the data mixture q stays
@@ -160,6 +167,60 @@ def test_adaptive_implicit_keeps_mixture_and_scales_losses():
     np.testing.assert_allclose(w, [3.0, 1 / 3])
     assert np.dot([0.25, 0.75], w) == pytest.approx(1.0)
     assert s.describe() == "task probs: low 0.25, high 0.75; loss weights: low 3.00, high 0.33"
+
+
+def test_adaptive_warmup_lasts_until_every_smoothed_score_clears_the_floor():
+    hp = _hp(multiproblem_schedule="adaptive", multiproblem_adaptive_baselines=[20.0, 30.0],
+             multiproblem_temperature=2.0)   # defaults: temperature warm-up, 0.2, 0.5
+    s = ts.TaskSchedule.from_hparams(hp, [100, 400], names=["low", "high"])
+    warmup = ts.temperature([100, 400], 2.0)                   # [1/3, 2/3]
+    close(s.probabilities(0), warmup)
+    close(s.update([1.0, 25.0]), warmup)                        # low: 1 < 0.2 * 20
+    assert s.reason == ("warm-up, keeping the temperature mixture: low's smoothed score 1 "
+                        "is below 0.2 x its baseline = 4")
+    close(s.update([5.0, 25.0]), warmup)                        # smoothed: 0.5*1 + 0.5*5 = 3
+    close(s.update([6.0, 27.0]), ts.adaptive_weights([4.5, 26.0], [20.0, 30.0]))
+    assert s.adapting and s.reason.startswith("warm-up over")
+    assert "smoothed score / baseline: low 0.23, high 0.87; low lags most" in s.reason
+    close(s.update([0.0, 27.0]), ts.adaptive_weights([2.25, 26.5], [20.0, 30.0]))
+    assert not s.reason.startswith("warm-up")                   # it does not come back
+
+
+def test_adaptive_implicit_samples_the_warmup_mixture_throughout():
+    hp = _hp(multiproblem_schedule="adaptive_implicit", multiproblem_adaptive_floor=0.0,
+             multiproblem_adaptive_baselines=[20.0, 30.0], multiproblem_temperature=2.0)
+    s = ts.TaskSchedule.from_hparams(hp, [100, 400])
+    q = ts.temperature([100, 400], 2.0)
+    close(s.update([2.0, 30.0]), q)
+    np.testing.assert_allclose(s.loss_weights(), ts.implicit_loss_weights(
+        ts.adaptive_weights([2.0, 30.0], [20.0, 30.0]), q))
+
+
+def _mixture_travel(schedule, scores):
+    """The total variation the mixture travels over a stream of dev scores:
+    sum over updates of 0.5 * |p_t - p_(t-1)|_1, from the mixture before the first."""
+    p, travel = schedule.probabilities(0), 0.0
+    for row in scores:
+        q = schedule.update(row)
+        travel += 0.5 * float(np.abs(q - p).sum())
+        p = q
+    return travel
+
+
+def test_warmup_and_smoothing_steady_the_mixture_on_noisy_scores():
+    """Dev BLEU of two tasks rising towards their baselines (15 and 30) over 20 evaluations,
+    plus noise of 1 BLEU (the greedy BLEU of a few hundred dev sentences): with the
+    warm-up and the smoothing the mixture travels less than half as far as with the
+    paper's schedule, which reacts to every evaluation from the first."""
+    rng = np.random.default_rng(0)
+    t = np.arange(1, 21)[:, None] / 20.0
+    scores = np.clip(np.array([15.0, 30.0]) * (1 - np.exp(-3 * t)) +
+                     rng.normal(0.0, 1.0, (20, 2)), 0.0, None)
+    common = dict(multiproblem_schedule="adaptive", multiproblem_adaptive_baselines=[15.0, 30.0])
+    raw = _mixture_travel(ts.TaskSchedule.from_hparams(_hp(**common, **NO_WARMUP),
+                                                       [2900, 29000]), scores)
+    steady = _mixture_travel(ts.TaskSchedule.from_hparams(_hp(**common), [2900, 29000]), scores)
+    assert steady < 0.5 * raw, (steady, raw)
 
 
 def test_describe_default_schedule_and_names():
@@ -186,6 +247,15 @@ def test_describe_default_schedule_and_names():
     (dict(multiproblem_schedule="adaptive_implicit", multiproblem_adaptive_baselines=[1.0, 2.0],
           multiproblem_adaptive_kind="harmonic"),
      r"unknown multiproblem_adaptive_kind 'harmonic'.*inverse, simple"),
+    (dict(multiproblem_schedule="adaptive", multiproblem_adaptive_baselines=[1.0, 2.0],
+          multiproblem_adaptive_warmup="uniform"),
+     r"unknown multiproblem_adaptive_warmup 'uniform'.*temperature, proportional"),
+    (dict(multiproblem_schedule="adaptive", multiproblem_adaptive_baselines=[1.0, 2.0],
+          multiproblem_adaptive_floor=1.5),
+     r"multiproblem_adaptive_floor must be in \[0, 1\], got 1\.5"),
+    (dict(multiproblem_schedule="adaptive", multiproblem_adaptive_baselines=[1.0, 2.0],
+          multiproblem_adaptive_smoothing=1.0),
+     r"multiproblem_adaptive_smoothing must be in \[0, 1\), got 1\.0"),
 ])
 def test_bad_configs_raise_one_clear_user_error(hp, match):
     with pytest.raises(UserError, match=match):
