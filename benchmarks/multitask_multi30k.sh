@@ -25,7 +25,8 @@
 #
 # Env: MULTI30K (default ../shared/data/multi30k beside the repo), WORK (default
 # /tmp/t2t_multitask), STEPS (default 700), EVAL_EVERY (default 100), HPARAMS_SET (default
-# transformer_multitask_multi30k), RUNS, BASELINES. Equal steps at the same batch size is
+# transformer_multitask_multi30k), RUNS, BASELINES, EXTRA_HPARAMS (added to every run's
+# --hparams, e.g. multiproblem_mixing=batch for one task per batch). Equal steps at the same batch size is
 # equal training compute; the script reports each run's training wall time as well.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,7 +40,7 @@ DE=translate_ende_multi30k_small
 FR=translate_enfr_multi30k
 PROBLEM=$DE+$FR
 DATA=$WORK/data
-COMMON="eval_bleu_samples=200"
+COMMON="eval_bleu_samples=200${EXTRA_HPARAMS:+,$EXTRA_HPARAMS}"
 [ -f "$MULTI30K/test_2016_flickr.en.gz" ] || { echo "no Multi30k files in $MULTI30K (set MULTI30K=...)" >&2; exit 2; }
 mkdir -p "$WORK/runs"
 t2t-datagen --problem="$PROBLEM" --data_dir="$DATA" --tmp_dir="$MULTI30K"

@@ -21,6 +21,7 @@ import os
 import tensorflow as tf
 from absl import logging
 
+from t2tlike.errors import first_line
 from t2tlike.files import atomic_write
 
 BEST_DIR = "best"
@@ -40,6 +41,16 @@ class BestCheckpoints:
 
     def task_dir(self, task):
         return os.path.join(self.dir, task)
+
+    def keep(self, scores, step, prefix):
+        """`update`, except that a failed copy (a full disk) is reported, not raised: the
+        trainer goes on."""
+        try:
+            return self.update(scores, step, prefix)
+        except (OSError, tf.errors.OpError) as e:
+            logging.error("Could not keep the best checkpoint of step %d (training goes on): "
+                          "%s", step, first_line(e))
+            return []
 
     def update(self, scores, step, prefix):
         """Copies checkpoint `prefix` (of `step`) to the folder of every task in `scores`

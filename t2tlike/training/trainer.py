@@ -337,7 +337,8 @@ class Trainer:
                         results = evaluated
                         if self.tasks.eval_changes_state:  # the adapted mixture, kept too
                             saved = self.save(step)
-                        self._keep_best(evaluated, step, saved)
+                        if saved:   # the chief's
+                            self.best.keep(self.tasks.dev_scores(evaluated), step, saved)
                 if out_of_time:
                     break
         self._flush()
@@ -352,17 +353,6 @@ class Trainer:
         except Stopped:
             self._flush()
             raise
-
-    def _keep_best(self, results, step, saved):
-        """Copies checkpoint `saved` to the folder of each task whose dev score it improves
-        (best_checkpoints.py); a failed copy is reported and training goes on."""
-        if saved is None:   # not the chief
-            return
-        try:
-            self.best.update(self.tasks.dev_scores(results), step, saved)
-        except (OSError, tf.errors.OpError) as e:
-            logging.error("Could not keep the best checkpoint of step %d (training goes on): "
-                          "%s", step, first_line(e))
 
     def _stop_if_diverged(self, step):
         """Stops the run after `max_consecutive_skipped_steps` non-finite steps in a row."""

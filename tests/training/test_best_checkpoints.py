@@ -43,3 +43,11 @@ def test_each_task_keeps_its_best_checkpoint(tmp_path):
     assert _value(checkpoint_prefix(resumed.task_dir("de"))) == 2.0
     assert _value(checkpoint_prefix(resumed.task_dir("fr"))) == 4.0
     assert not tf.io.gfile.glob(os.path.join(resumed.task_dir("fr"), "model-100.*"))
+
+
+def test_a_failed_copy_is_reported_not_raised(tmp_path):
+    run = str(tmp_path)
+    open(os.path.join(run, "best"), "w").close()   # a file where the folder must go
+    best = BestCheckpoints(run)
+    assert best.keep({"de": 1.0}, 1, _save(run, 1.0, 1)) == []
+    assert best.best == {}
