@@ -49,6 +49,10 @@ def main(runs_dir):
     runs = sorted(d for d in os.listdir(runs_dir)
                   if os.path.exists(os.path.join(runs_dir, d, "train.log")))
     curves = {r: dev_curves(os.path.join(runs_dir, r, "train.log")) for r in runs}
+    tested = {}   # the tasks each run trained on (decoded for test): only those are plotted
+    for r in runs:
+        path = os.path.join(runs_dir, r, "summary.txt")
+        tested[r] = test_scores(path) if os.path.exists(path) else {}
     with open(os.path.join(runs_dir, "dev_bleu.tsv"), "w", encoding="utf-8") as f:
         f.write("run\ttask\tstep\tdev_bleu\n")
         for r in runs:
@@ -59,8 +63,7 @@ def main(runs_dir):
     lines = ["| run | " + " | ".join(f"{t} test BLEU (best dev step)" for t in tasks) + " |",
              "|---|" + "---|" * len(tasks)]
     for r in runs:
-        path = os.path.join(runs_dir, r, "summary.txt")
-        scores = test_scores(path) if os.path.exists(path) else {}
+        scores = tested[r]
         cells = [f"{bleu_value(scores[t][1]):.2f} ({scores[t][0]})" if t in scores else "-"
                  for t in tasks]
         lines.append(f"| {r} | " + " | ".join(cells) + " |")
@@ -68,7 +71,8 @@ def main(runs_dir):
     with open(os.path.join(runs_dir, "summary.md"), "w", encoding="utf-8") as f:
         f.write(table)
     print(table)
-    plot(curves, tasks, os.path.join(runs_dir, "dev_bleu.png"))
+    plot({r: {t: c for t, c in curves[r].items() if not tested[r] or t in tested[r]}
+          for r in runs}, tasks, os.path.join(runs_dir, "dev_bleu.png"))
 
 
 def plot(curves, tasks, path):
