@@ -15,7 +15,7 @@ from t2tlike.input_pipeline import InputConfig
 def model_hparams(**overrides):
     """The input keys of the model hparams (basic_params1's defaults), with overrides."""
     return HParams(batch_size=4096, max_length=0, min_length_bucket=8, length_bucket_step=1.1,
-                   eval_drop_long_sequences=False, multiproblem_mixing="batch").replace(
+                   eval_drop_long_sequences=False, multiproblem_mixing="auto").replace(
                        **overrides)
 
 

@@ -256,7 +256,7 @@ def test_two_workers_update_as_one_process_on_both_batches_and_a_lost_one_is_nam
                      r"worker 1 \(/job:worker/replica:0/task:1: \w+Error: .+\)\. Restart every "
                      r"worker with the same command to resume", logs[0]), logs[0][-3000:]
     files = sorted(p.name for p in run.iterdir() if not p.name.startswith("events."))
-    assert files == ["checkpoint", "eval"] + [f"model-{n}.{part}" for n in (4, 5, 6) for part in
+    assert files == ["best", "checkpoint", "eval"] + [f"model-{n}.{part}" for n in (4, 5, 6) for part in
                                               ("data-00000-of-00001", "index")] + [
         "operative_config.gin"]   # the chief's alone, and one writer of summaries:
     assert len(list(run.glob("events.*"))) == 1 and len(os.listdir(run / "eval")) == 1
