@@ -2,7 +2,7 @@
 
 After every evaluation the trainer hands `BestCheckpoints.update` each task's dev score
 (higher is better: dev BLEU for a translation task when the trainer computes it, else
-per-sequence accuracy; see multitask.MultiTask.score) and the path of the checkpoint of
+per-sequence accuracy; see multitask.dev_score) and the path of the checkpoint of
 that step. When a task's score beats its best so far, the checkpoint's files are copied to
 `output_dir/best/TASK/` (one checkpoint per task, with its own `checkpoint` state file), so
 `t2t-decoder --checkpoint_path=output_dir/best/TASK` decodes the task from its best step
@@ -36,8 +36,13 @@ class BestCheckpoints:
         self.best = {}
         index = os.path.join(self.dir, INDEX)
         if tf.io.gfile.exists(index):
-            with tf.io.gfile.GFile(index) as f:
-                self.best = json.load(f)
+            try:
+                with tf.io.gfile.GFile(index) as f:
+                    self.best = dict(json.load(f))
+            except (ValueError, TypeError) as e:   # edited by hand into something else
+                logging.warning("Ignoring %s, which is not a JSON object of best scores (%s): "
+                                "the best checkpoints start again from this run's "
+                                "evaluations.", index, first_line(e))
 
     def task_dir(self, task):
         return os.path.join(self.dir, task)

@@ -51,3 +51,13 @@ def test_a_failed_copy_is_reported_not_raised(tmp_path):
     best = BestCheckpoints(run)
     assert best.keep({"de": 1.0}, 1, _save(run, 1.0, 1)) == []
     assert best.best == {}
+
+
+def test_an_unreadable_index_is_ignored_not_a_traceback(tmp_path):
+    run = str(tmp_path)
+    os.makedirs(os.path.join(run, "best"))
+    with open(os.path.join(run, "best", "best.json"), "w") as f:
+        f.write("{not json")
+    best = BestCheckpoints(run)
+    assert best.best == {}
+    assert best.update({"de": 1.0}, 1, _save(run, 1.0, 1)) == ["de"]
