@@ -56,6 +56,26 @@ def test_smoothed_cross_entropy_is_the_kl_divergence_from_the_smoothed_target(sm
     assert (got > 0).all()
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_smoothed_cross_entropy_gradient_is_softmax_minus_the_smoothed_target(smoothing):
+    """The hand-written gradient equals autodiff's through the textbook formula, with
+    per-position weights coming from upstream (as the loss's masking does)."""
+    logits = randn(2, 7, VOCAB, scale=3.0)
+    labels = tf.constant(np.random.default_rng(4).integers(0, VOCAB, size=(2, 7)), tf.int32)
+    weights = tf.constant(np.random.default_rng(5).uniform(size=(2, 7)), tf.float32)
+    q = tf.constant(smoothed_target(labels.numpy(), smoothing), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(logits)
+        got = tf.reduce_sum(smoothed_cross_entropy(logits, labels, smoothing) * weights)
+        textbook = tf.reduce_sum(
+            -tf.reduce_sum(q * tf.nn.log_softmax(logits), axis=-1) * weights)
+    expected = (tf.nn.softmax(logits) - q) * weights[..., tf.newaxis]
+    np.testing.assert_allclose(tape.gradient(got, logits).numpy(), expected.numpy(),
+                               atol=1e-6)
+    np.testing.assert_allclose(tape.gradient(got, logits).numpy(),
+                               tape.gradient(textbook, logits).numpy(), atol=1e-6)
+
+
 @pytest.mark.parametrize("smoothing", [0.1, 0.2])
 def test_smoothed_cross_entropy_is_zero_for_a_prediction_matching_the_smoothed_target(smoothing):
     labels = np.array([[0, 3, 10], [5, 5, 1]])
