@@ -46,7 +46,7 @@ def test_an_export_decodes_raw_strings_as_the_decoder_does(run_cli, toy_trained,
     rng = random.Random(0)
     src = tmp_path / "in.txt"
     src.write_text("".join(" ".join(rng.choice(words) for _ in range(rng.randint(1, 6))) + "\n"
-                           for _ in range(200)))
+                           for _ in range(60)))
     lines = src.read_text(encoding="utf-8").split("\n")[:-1]
     expected = {}
     for decode in ("beam_size=2,alpha=0.6", "beam_size=1"):
