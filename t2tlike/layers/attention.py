@@ -15,6 +15,8 @@ cache) pay for positions not decoded yet.
 import keras
 import tensorflow as tf
 
+from t2tlike.layers.dropout import Dropout
+
 NEG_INF = -1e9
 
 
@@ -58,7 +60,7 @@ class MultiHeadAttention(keras.layers.Layer):
         self.k_dense = keras.layers.Dense(hidden_size, name="k", **dense)
         self.v_dense = keras.layers.Dense(hidden_size, name="v", **dense)
         self.o_dense = keras.layers.Dense(hidden_size, name="output_transform", **dense)
-        self.drop = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.drop = Dropout(dropout, dtype=self.dtype_policy)
 
     def build(self, query_shape, memory_shape=None):
         self.q_dense.build(query_shape)

@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from t2tlike.layers.attention import MultiHeadAttention, causal_bias, padding_bias
+from t2tlike.layers.dropout import Dropout
 
 
 def _check_rank(layer, **tensors):
@@ -33,7 +34,7 @@ class FeedForward(keras.layers.Layer):
         self.inner = keras.layers.Dense(filter_size, activation="relu", name="conv1",
                                         dtype=self.dtype_policy)
         self.outer = keras.layers.Dense(hidden_size, name="conv2", dtype=self.dtype_policy)
-        self.drop = keras.layers.Dropout(relu_dropout, dtype=self.dtype_policy)
+        self.drop = Dropout(relu_dropout, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         self.inner.build(input_shape)
@@ -66,7 +67,7 @@ class EncoderLayer(keras.layers.Layer):
         self.ffn = FeedForward(hidden_size, filter_size, relu_dropout, name="ffn", **sub)
         self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_attention", **sub)
         self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_ffn", **sub)
-        self.drop = keras.layers.Dropout(dropout, **sub)
+        self.drop = Dropout(dropout, **sub)
 
     def call(self, x, bias, training=False):
         """x [batch, len, hidden]; bias [batch, 1, 1, len] (padding_bias: 0 for tokens, a
@@ -104,7 +105,7 @@ class DecoderLayer(keras.layers.Layer):
             self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_encdec", **sub)
         self.ffn = FeedForward(hidden_size, filter_size, relu_dropout, name="ffn", **sub)
         self.norm3 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_ffn", **sub)
-        self.drop = keras.layers.Dropout(dropout, **sub)
+        self.drop = Dropout(dropout, **sub)
 
     def call(self, x, memory, self_bias, memory_bias, training=False):
         """x [batch, tgt_len, hidden]; memory [batch, in_len, hidden] or None; self_bias

@@ -23,6 +23,7 @@ import tensorflow as tf
 from t2tlike import registry
 from t2tlike.errors import UserError
 from t2tlike.layers.attention import NEG_INF
+from t2tlike.layers.dropout import Dropout
 from t2tlike.models.common_hparams import basic_params1
 from t2tlike.t2t_model import T2TModel
 
@@ -55,7 +56,7 @@ class LSTMStack(keras.layers.Layer):
             setattr(self, f"lstm_{i}", keras.layers.LSTM(
                 hidden_size, return_sequences=True, return_state=True, name=f"lstm_{i}",
                 dtype=self.dtype_policy))
-        self.drop = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
+        self.drop = Dropout(dropout, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         depth = input_shape[-1]

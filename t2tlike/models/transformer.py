@@ -17,6 +17,7 @@ import tensorflow as tf
 from t2tlike import registry
 from t2tlike.errors import UserError
 from t2tlike.layers import transformer as layers
+from t2tlike.layers.dropout import Dropout
 from t2tlike.layers.modalities import ModalityType
 from t2tlike.layers.positional import add_timing_signal, timing_signal
 from t2tlike.models.common_hparams import basic_params1
@@ -44,7 +45,7 @@ class Transformer(T2TModel):
         self.encoder = layers.EncoderStack(**stack, name="encoder") if self.has_inputs else None
         self.decoder = None if self.encoder_only else \
             layers.DecoderStack(**stack, has_memory=self.has_inputs, name="decoder")
-        self.input_dropout = keras.layers.Dropout(hp.layer_prepostprocess_dropout,
+        self.input_dropout = Dropout(hp.layer_prepostprocess_dropout,
                                                   dtype=self.dtype_policy)
 
     def encode(self, inputs, inputs_mask, training=False):
