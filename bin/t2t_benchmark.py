@@ -32,9 +32,12 @@ flags.DEFINE_integer("decode_beam_size", 4, "Beam size of the beam-search figure
 flags.DEFINE_float("decode_alpha", 0.6, "Length penalty of the beam-search figure.")
 flags.DEFINE_integer("decode_batch_size", 32, "Sentences per decoding batch.", lower_bound=1)
 flags.DEFINE_float("peak_gflops", 0.0, "The machine's peak GFLOP/s for percent_of_peak "
-                   "(0: measure a float32 2048^3 matmul here).", lower_bound=0.0)
+                   "(0: measure a 2048^3 matmul here in the model's compute precision: "
+                   "float32, or bfloat16 / float16 under mixed precision).", lower_bound=0.0)
 flags.DEFINE_string("json_out", None, "Also write the figures to this JSON file.")
 
+# the model's precision (t2tlike/precision.py) -> the dtype its matmuls run in
+COMPUTE_DTYPES = {"none": "float32", "bfloat16": "bfloat16", "float16": "float16"}
 ROWS = [
     ("train_target_tokens_per_sec", "train target tokens/s", "{:,.0f}"),
     ("step_seconds", "median step time (s)", "{:.3f}"),
@@ -73,10 +76,11 @@ def main(argv):
     problem.data_files(FLAGS.data_dir, "train")  # a clear message if there is no data
     hparams = create_hparams(FLAGS.hparams_set, FLAGS.hparams)
     hparams.freeze()
-    peak = FLAGS.peak_gflops or benchmark.matmul_peak_gflops()
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(problem, FLAGS.model, hparams, FLAGS.data_dir, out, train_steps=1,
                           eval_steps=0, random_seed=FLAGS.random_seed)
+        compute = COMPUTE_DTYPES[trainer.model.precision]
+        peak = FLAGS.peak_gflops or benchmark.matmul_peak_gflops(dtype=compute)
         results = benchmark.benchmark_training(trainer, FLAGS.seconds, FLAGS.warmup_steps)
         if FLAGS.decode_sentences:
             results.update(benchmark.benchmark_decoding(
@@ -85,10 +89,11 @@ def main(argv):
     results.update(peak_gflops=peak, percent_of_peak=100.0 * results["gflops_per_sec"] / peak,
                    peak_rss_mb=benchmark.peak_rss_mb())
     setup = dict(problem=FLAGS.problem, model=FLAGS.model, hparams_set=FLAGS.hparams_set,
-                 hparams=FLAGS.hparams, seconds=FLAGS.seconds,
+                 hparams=FLAGS.hparams, seconds=FLAGS.seconds, compute_dtype=compute,
                  decode_beam_size=FLAGS.decode_beam_size, machine=platform.processor() or
                  platform.machine(), cpus=os.cpu_count())
-    print(f"{FLAGS.model}/{FLAGS.hparams_set} {FLAGS.hparams} on {FLAGS.problem}:\n"
+    print(f"{FLAGS.model}/{FLAGS.hparams_set} {FLAGS.hparams} on {FLAGS.problem}, "
+          f"matmuls in {compute}:\n"
           f"{table(results)}")
     if FLAGS.json_out:
         from t2tlike.errors import UserError

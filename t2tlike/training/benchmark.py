@@ -13,8 +13,9 @@ pipeline, after `warmup_steps` steps (tracing, first-touch allocation). Besides 
                      forward and backward pass) for the first batch's exact shapes, then
                      scaled to every timed batch by its padded target positions; so pad
                      positions count, as the CPU computes them.
-  percent_of_peak    gflops_per_sec / the peak (`peak_gflops`, by default a plain
-                     float32 2048^3 tf.matmul on this machine)
+  percent_of_peak    gflops_per_sec / the peak (`peak_gflops`; t2t-benchmark measures
+                     a plain 2048^3 tf.matmul on this machine in the model's compute
+                     dtype: float32, or bfloat16 under mixed_precision=bfloat16)
   decode_sentences_per_sec   beam search (beam 4, alpha 0.6 by default) over the first
                      dev examples, batched as t2t-decoder batches; greedy too. Give a
                      trained checkpoint: an untrained model never emits EOS, so every

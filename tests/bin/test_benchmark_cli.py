@@ -37,6 +37,8 @@ def test_benchmark_prints_a_table_and_writes_json(run_cli, data, tmp_path):
     assert 0.0 <= figures["padding_fraction"] < 1.0
     assert figures["percent_of_peak"] == pytest.approx(figures["gflops_per_sec"])   # peak 100
     assert figures["setup"]["problem"] == "algorithmic_reverse_binary40"
+    assert figures["setup"]["compute_dtype"] == "float32"   # the peak's dtype (auto on AVX2)
+    assert "matmuls in float32:" in stdout
 
 
 def test_benchmark_without_data_is_one_clear_error(run_cli, tmp_path):
