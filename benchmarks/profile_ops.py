@@ -3,11 +3,12 @@
 Warms up, then records with TensorFlow's profiler (tf.profiler.experimental), reads the
 host trace it writes (an XPlane protobuf, parsed with the proto module TensorFlow ships)
 and prints the summed op time per group (matmuls, casts, layer norm, softmax, transposes,
-gathers / scatters, top-k, cache concat, optimizer update, ...), the wall time, and the
-number of op executions per second of wall time (a measure of per-op overhead: many
-small ops cost their scheduling, whatever their kernels do). With two intra-op threads a
-kernel's time counts once, so the sum of op time can be below the wall time (time
-outside kernels: the executor, Python, the input) or above it (ops run side by side).
+gathers / scatters, top-k, dropout's random numbers, cache concat, optimizer update, ...),
+the wall time, and the number of op executions per second of wall time (a measure of
+per-op overhead: many small ops cost their scheduling, whatever their kernels do). With
+two intra-op threads a kernel's time counts once, so the sum of op time can be below the
+wall time (time outside kernels: the executor, Python, the input) or above it (ops run
+side by side).
 A speed figure, not a test; see docs/benchmarks.md ("Where the time goes").
 
   python benchmarks/profile_ops.py train --data_dir=/tmp/t2t_multi30k/data
@@ -68,6 +69,9 @@ GROUPS = (
                               "StridedSliceGrad", "Split", "SplitV", "Pack", "Tile",
                               "BroadcastTo"}),
     ("top-k / argmax / sort", {"TopKV2", "ArgMax", "ArgMin"}),
+    ("random numbers (dropout)", {"StatelessRandomUniformV2", "StatelessRandomUniformFullIntV2",
+                                  "StatelessRandomUniform", "StatelessRandomUniformFullInt",
+                                  "StatelessRandomGetKeyCounter"}),
     ("reductions", {"Sum", "Max", "Min", "Prod", "All", "Any", "Cumprod"}),
     ("elementwise", {"Add", "AddV2", "AddN", "_FusedAddN", "Sub", "Mul", "RealDiv", "Div",
                      "Neg", "Exp", "Log", "Sqrt", "Square", "Pow", "Relu", "ReluGrad",

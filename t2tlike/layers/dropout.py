@@ -33,4 +33,12 @@ def dropout(x, rate, seed):
                                        dtype=tf.uint32)      # full 32-bit range
     halves = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:n]
     keep = tf.reshape(halves, tf.shape(x)) >= tf.constant(round(rate * 65536), tf.uint16)
-    return tf.where(keep, x * tf.cast(1.0 / (1.0 - rate), x.dtype), tf.zeros([], x.dtype))
+    scale = tf.where(keep, tf.constant(1.0 / (1.0 - rate), x.dtype), tf.zeros([], x.dtype))
+    return _times(x, scale)
+
+
+@tf.custom_gradient
+def _times(x, scale):
+    """x * scale, with no gradient for the scale: the backward pass is one multiply
+    (autodiff of a select and a multiply takes two, and a zeros tensor)."""
+    return x * scale, lambda upstream: (upstream * scale, None)
