@@ -32,7 +32,8 @@ def dropout(x, rate, seed):
     bits = tf.random.stateless_uniform([(n + 1) // 2], seed, minval=None, maxval=None,
                                        dtype=tf.uint32)      # full 32-bit range
     halves = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:n]
-    keep = tf.reshape(halves, tf.shape(x)) >= tf.constant(round(rate * 65536), tf.uint16)
+    threshold = min(round(rate * 65536), 65535)    # a rate within 2**-17 of 1 fits uint16
+    keep = tf.reshape(halves, tf.shape(x)) >= tf.constant(threshold, tf.uint16)
     scale = tf.where(keep, tf.constant(1.0 / (1.0 - rate), x.dtype), tf.zeros([], x.dtype))
     return _times(x, scale)
 
