@@ -12,7 +12,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 LEVELS = [
     ("t2tlike.errors", "t2tlike.files", "t2tlike.checkpoints", "t2tlike.registry", "t2tlike.hparams",
      "t2tlike.precision", "t2tlike.input_pipeline", "t2tlike.metrics", "t2tlike.run_config",
-     "t2tlike.usr_dir"),
+     "t2tlike.tracing", "t2tlike.usr_dir"),
     ("t2tlike.layers",),
     ("t2tlike.decoding.ids", "t2tlike.decoding.beam_search", "t2tlike.decoding.search"),
     ("t2tlike.t2t_model",),

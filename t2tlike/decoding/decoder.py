@@ -29,7 +29,7 @@ import time
 import tensorflow as tf
 from absl import logging
 
-from t2tlike import checkpoints, metrics, run_config
+from t2tlike import checkpoints, metrics, run_config, tracing
 from t2tlike.decoding.ids import EOS_ID, cut_at_eos, input_ids
 from t2tlike.errors import UserError
 from t2tlike.files import atomic_write, read_lines
@@ -133,21 +133,9 @@ class Decoder:
             extra_length=hparams.extra_length, return_beams=True,
             early_stopping=hparams.early_stopping)
         spec = [tf.TensorSpec([None, None], tf.int32)]
-        # The searches are explicit tf.while_loops, so the trace skips AutoGraph, which
-        # would re-parse the model's Python (most of the trace time). A model whose
-        # own code branches in Python on tensors gets it back (see _infer).
-        self._fn = tf.function(infer, input_signature=spec, autograph=False)
-        self._autograph_fn = lambda: tf.function(infer, input_signature=spec)
+        # The searches are explicit tf.while_loops: traced without AutoGraph (tracing.py).
+        self._infer = tracing.function(infer, input_signature=spec)
         self.cut_inputs = 0   # inputs longer than max_input_size, cut to it
-
-    def _infer(self, ids):
-        try:
-            return self._fn(ids)
-        except tf.errors.OperatorNotAllowedInGraphError:
-            if self._autograph_fn is None:
-                raise
-            self._fn, self._autograph_fn = self._autograph_fn(), None
-            return self._fn(ids)
 
     def decode_ids(self, batch_ids):
         """A list of input id lists (prompt id lists without inputs) -> a list (same order)

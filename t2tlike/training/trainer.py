@@ -32,7 +32,7 @@ import tensorflow as tf
 from absl import logging
 
 from t2tlike import metrics as metrics_lib
-from t2tlike import precision, run_config
+from t2tlike import precision, run_config, tracing
 from t2tlike.errors import Stopped, first_line
 from t2tlike.t2t_model import build_model
 from t2tlike.training import learning_rate as lr_lib
@@ -129,7 +129,7 @@ class Trainer:
         a checkpoint is restored)."""
         def create(features):
             self.model(features, training=False)
-        self.strategy.run(tf.function(create), args=(batch,))
+        self.strategy.run(tracing.function(create), args=(batch,))
         with self.strategy.scope():
             self.optimizer.build(self.model.trainable_variables)
 
@@ -203,14 +203,14 @@ class Trainer:
     def train_step(self, dataset=None, jit_compile=False):
         """`train_step_fn` as a tf.function. Given the (undistributed) dataset it will read,
         on one replica it is traced once for every batch shape."""
-        return tf.function(self.train_step_fn(), input_signature=self._signature(dataset),
-                           jit_compile=jit_compile or None)
+        return tracing.function(self.train_step_fn(), input_signature=self._signature(dataset),
+                                jit_compile=jit_compile or None)
 
     def eval_step(self, dataset=None):
         """`eval_step_fn` as a tf.function (see `train_step` for `dataset`)."""
         signature = self._signature(dataset)
-        return tf.function(self.eval_step_fn(), input_signature=signature,
-                           reduce_retracing=signature is None)
+        return tracing.function(self.eval_step_fn(), input_signature=signature,
+                                reduce_retracing=signature is None)
 
     def _signature(self, dataset):
         if isinstance(dataset, tf.distribute.DistributedDataset):
