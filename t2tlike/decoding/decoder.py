@@ -134,7 +134,7 @@ class Decoder:
             early_stopping=hparams.early_stopping)
         spec = [tf.TensorSpec([None, None], tf.int32)]
         # The searches are explicit tf.while_loops: traced without AutoGraph (tracing.py).
-        self._infer = tracing.function(infer, input_signature=spec)
+        self._infer = tracing.Function(infer, input_signature=spec)
         self.cut_inputs = 0   # inputs longer than max_input_size, cut to it
 
     def decode_ids(self, batch_ids):

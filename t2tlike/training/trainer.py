@@ -129,7 +129,7 @@ class Trainer:
         a checkpoint is restored)."""
         def create(features):
             self.model(features, training=False)
-        self.strategy.run(tracing.function(create), args=(batch,))
+        self.strategy.run(tracing.Function(create), args=(batch,))
         with self.strategy.scope():
             self.optimizer.build(self.model.trainable_variables)
 
@@ -201,15 +201,16 @@ class Trainer:
         return replica_step if self.worker.count > 1 else step
 
     def train_step(self, dataset=None, jit_compile=False):
-        """`train_step_fn` as a tf.function. Given the (undistributed) dataset it will read,
-        on one replica it is traced once for every batch shape."""
-        return tracing.function(self.train_step_fn(), input_signature=self._signature(dataset),
+        """`train_step_fn` as a tf.function (`tracing.Function`: without AutoGraph). Given
+        the (undistributed) dataset it will read, on one replica it is traced once for every
+        batch shape."""
+        return tracing.Function(self.train_step_fn(), input_signature=self._signature(dataset),
                                 jit_compile=jit_compile or None)
 
     def eval_step(self, dataset=None):
         """`eval_step_fn` as a tf.function (see `train_step` for `dataset`)."""
         signature = self._signature(dataset)
-        return tracing.function(self.eval_step_fn(), input_signature=signature,
+        return tracing.Function(self.eval_step_fn(), input_signature=signature,
                                 reduce_retracing=signature is None)
 
     def _signature(self, dataset):
