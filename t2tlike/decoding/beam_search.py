@@ -127,17 +127,41 @@ def top_k_rows(x, k, block=32):
     only the block maxima (blocks of `block` columns) are ranked; the k blocks with the
     largest maxima hold the k largest values, and a top_k over those k * block columns,
     kept in column order, finds them."""
+    values, index, _ = _top_k_blocks(x, k, block)
+    return values, index
+
+
+def _top_k_blocks(x, k, block):
+    """top_k_rows, and each row's maximum [n, 1] (from the block maxima; None where plain
+    top_k ran)."""
     width = x.shape[-1]
     if width is None or not isinstance(k, int) or width < 4 * k * block:
-        return tf.math.top_k(x, k=k)
+        values, index = tf.math.top_k(x, k=k)
+        return values, index, None
     n, pad = tf.shape(x)[0], -width % block
     blocks = tf.reshape(tf.pad(x, [[0, 0], [0, pad]], constant_values=x.dtype.min),
                         [n, (width + pad) // block, block])
-    _, chosen = tf.math.top_k(tf.reduce_max(blocks, axis=2), k=k)
+    block_max = tf.reduce_max(blocks, axis=2)
+    _, chosen = tf.math.top_k(block_max, k=k)
     chosen = tf.sort(chosen, axis=1)                 # column order, so ties go as in top_k
     values, index = tf.math.top_k(
         tf.reshape(tf.gather(blocks, chosen, batch_dims=1), [n, k * block]), k=k)
-    return values, tf.gather(chosen, index // block, batch_dims=1) * block + index % block
+    return (values, tf.gather(chosen, index // block, batch_dims=1) * block + index % block,
+            tf.reduce_max(block_max, axis=1, keepdims=True))
+
+
+def top_k_log_probs(logits, k, block=32):
+    """(log-probabilities [n, k], ids [n, k]) of each row's k most likely tokens, for
+    logits [n, vocab]: the values of top_k_rows(logits, k) minus
+    tf.reduce_logsumexp(logits, -1), computed by the same ops (so to the same bits), except
+    that the row maximum comes from top_k_rows' block maxima instead of another pass over
+    the row."""
+    values, index, row_max = _top_k_blocks(logits, k, block)
+    if row_max is None:
+        return values - tf.reduce_logsumexp(logits, axis=-1, keepdims=True), index
+    shift = tf.where(tf.math.is_finite(row_max), row_max, tf.zeros_like(row_max))
+    log_sum = tf.math.log(tf.reduce_sum(tf.exp(logits - shift), axis=-1, keepdims=True))
+    return values - (log_sum + shift), index
 
 
 def _caller(step_fn, context):
@@ -233,8 +257,10 @@ def beam_search(step_fn, batch_size, beam_size, decode_length, states, alpha=0.6
                 max_length=None, early_stopping=False, context=None):
     """Returns (ids [batch, beam, decode_length], scores [batch, beam]), best beam first.
 
-    `states` must already be tiled to [batch * beam, ...] (see tile_beams); `context`, if
-    given, is per batch entry ([batch, ...], not tiled). A batch entry leaves the search
+    `states` must already be tiled to [batch * beam, ...] (see tile_beams): the beams of
+    an entry start alike, so step 0 calls `step_fn` on each entry's first beam only (n =
+    batch there) and copies what it returns to the entry's beams. `context`, if given, is
+    per batch entry ([batch, ...], not tiled). A batch entry leaves the search
     once it is done (see the module docstring) or at its length limit: later steps call
     `step_fn` on the live entries' beams only, so a batch costs what its sentences need,
     not its slowest sentence times the batch size. With `prefix` [batch, prefix_len] /
@@ -299,12 +325,25 @@ def beam_search(step_fn, batch_size, beam_size, decode_length, states, alpha=0.6
     def cond(i, rows, *_):
         return tf.logical_and(i < decode_length, tf.size(rows) > 0)
 
+    def run_step(prev, i, states, context, live):
+        """step_fn on the live entries' beams. The beams of an entry start alike (see
+        tile_beams), so step 0 runs each entry's first beam only and copies its logits and
+        states to the entry's k beams."""
+        if k == 1:
+            return call(prev, i, states, context)
+        first = tf.range(live) * k
+        prev, states = tf.cond(i > 0, lambda: (prev, states),
+                               lambda: (tf.gather(prev, first), _gather_rows(states, first)))
+        logits, states = call(prev, i, states, context)
+        return tf.cond(i > 0, lambda: (logits, states), lambda: tf.nest.map_structure(
+            lambda t: tile_beams(t, k), (logits, states)))
+
     def body(i, rows, beams, states, context, out_seq, out_scores):
         alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags = beams
         live = tf.size(rows)
         prev = tf.cond(i > 0, lambda: tf.gather(alive_seq, tf.maximum(i - 1, 0), axis=2),
                        lambda: tf.zeros([live, k], tf.int32))
-        logits, states = call(tf.reshape(prev, [-1]), i, states, context)
+        logits, states = run_step(tf.reshape(prev, [-1]), i, states, context, live)
         # The 2k best of all beams' continuations are among each beam's 2k best tokens:
         # rank those (log-probabilities need only each row's log-sum-exp, not a full
         # log-softmax over the vocabulary).
@@ -312,8 +351,7 @@ def beam_search(step_fn, batch_size, beam_size, decode_length, states, alpha=0.6
         vocab = logits.shape[-1]
         per_beam = min(2 * k, vocab) if vocab is not None else \
             tf.minimum(2 * k, tf.shape(logits)[-1])
-        best_logits, tokens = top_k_rows(logits, per_beam)                # [n, per_beam]
-        log_probs = best_logits - tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
+        log_probs, tokens = top_k_log_probs(logits, per_beam)                # [n, per_beam]
         log_probs = tf.reshape(log_probs, [live, k, per_beam])
         tokens = tf.reshape(tokens, [live, k, per_beam])
         forced = forcing.at(i, rows)

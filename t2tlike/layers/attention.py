@@ -93,6 +93,12 @@ class MultiHeadAttention(keras.layers.Layer):
     def attend(self, query, k, v, bias=None, training=False, q_start=0):
         """q_start: the position of the first query (relative attention in decoding)."""
         q = self.split_heads(self.q_dense(query)) * (self.depth ** -0.5)
+        return self.o_dense(self.combine_heads(self._attend_heads(q, k, v, bias, training,
+                                                                  q_start)))
+
+    def _attend_heads(self, q, k, v, bias=None, training=False, q_start=0):
+        """q [batch, heads, q_len, depth], already scaled; k, v [batch, heads, kv_len, depth]
+        -> the attention's output per head, [batch, heads, q_len, depth]."""
         logits = tf.matmul(q, k, transpose_b=True)       # [batch, heads, q_len, kv_len]
         if self.max_relative_position:
             ids = relative_ids(tf.shape(q)[2], tf.shape(k)[2], self.max_relative_position,
@@ -110,17 +116,20 @@ class MultiHeadAttention(keras.layers.Layer):
         out = tf.matmul(weights, v)
         if self.max_relative_position:
             out += tf.einsum("bhqk,qkd->bhqd", weights, rel_v)
-        return self.o_dense(self.combine_heads(out))
+        return out
 
     def attend_grouped(self, query, k, v, bias=None):
-        """Decoding-step attention to a memory shared by groups of rows: query [n, 1,
-        hidden] where rows j*g .. j*g + g - 1 (g = n / m: a batch entry's beams) attend to
-        memory row j of k, v [m, heads, kv_len, depth] (bias [m, 1, 1, kv_len]) ->
-        [n, 1, hidden]. The group's queries become one row of g queries, so the memory is
-        neither copied per beam nor gathered when beams are reordered."""
+        """Decoding-step attention to a memory shared by groups of rows: query [n, hidden]
+        (one position per row) where rows j*g .. j*g + g - 1 (g = n / m: a batch entry's
+        beams) attend to memory row j of k, v [m, heads, kv_len, depth] (bias [m, 1, 1,
+        kv_len]) -> [n, hidden]. The group's queries become one row of g queries, so the
+        memory is neither copied per beam nor gathered when beams are reordered; the
+        projections run on [n, hidden] as plain 2-D matmuls."""
         n, m = tf.shape(query)[0], tf.shape(k)[0]
-        grouped = tf.reshape(query, [m, n // m, self.hidden_size])
-        return tf.reshape(self.attend(grouped, k, v, bias), [n, 1, self.hidden_size])
+        q = tf.reshape(self.q_dense(query), [m, n // m, self.hidden_size])
+        q = self.split_heads(q) * (self.depth ** -0.5)
+        out = self.combine_heads(self._attend_heads(q, k, v, bias))      # [m, g, hidden]
+        return self.o_dense(tf.reshape(out, [n, self.hidden_size]))
 
     def call(self, query, memory=None, bias=None, training=False):
         """query [batch, q_len, hidden]; memory [batch, kv_len, hidden] (None:
@@ -133,18 +142,31 @@ class MultiHeadAttention(keras.layers.Layer):
         k, v = self.keys_values(query if memory is None else memory)
         return self.attend(query, k, v, bias, training)
 
-    def step(self, query, cache, bias=None):
+    def qkv_kernel(self):
+        """The query, key and value projections as one [hidden, 3 * hidden] kernel, in the
+        compute dtype (for `step`; a decoding loop computes it once, outside the loop)."""
+        return tf.cast(tf.concat([self.q_dense.kernel, self.k_dense.kernel,
+                                  self.v_dense.kernel], axis=1), self.compute_dtype)
+
+    def step(self, query, cache, qkv_kernel=None):
         """One self-attention decoding step.
 
-        query [batch, 1, hidden]; cache {"k", "v"}: [batch, heads, t, depth], the keys and
-        values of the t positions before this one (t = 0 at the first step). Appends this
-        position's and attends to all t + 1. Returns (output [batch, 1, hidden], new cache).
+        query [batch, hidden], one position per row; cache {"k", "v"}: [batch, heads, t,
+        depth], the keys and values of the t positions before this one (t = 0 at the first
+        step). Appends this position's and attends to all t + 1. Returns (output [batch,
+        hidden], new cache). The query, key and value projections run as one matmul, with
+        `qkv_kernel()` (computed here when not given).
         """
-        k_new, v_new = self.keys_values(query)
+        b = tf.shape(query)[0]
+        kernel = self.qkv_kernel() if qkv_kernel is None else qkv_kernel
+        qkv = tf.matmul(query, kernel)                               # [batch, 3 * hidden]
+        q, k_new, v_new = tf.unstack(
+            tf.reshape(qkv, [b, 3, self.num_heads, 1, self.depth]), axis=1)
         position = tf.shape(cache["k"])[2]
         k = tf.concat([cache["k"], k_new], axis=2)
         v = tf.concat([cache["v"], v_new], axis=2)
-        return self.attend(query, k, v, bias, q_start=position), {"k": k, "v": v}
+        out = self._attend_heads(q * (self.depth ** -0.5), k, v, q_start=position)
+        return self.o_dense(tf.reshape(out, [b, self.hidden_size])), {"k": k, "v": v}
 
     def get_config(self):
         config = super().get_config()

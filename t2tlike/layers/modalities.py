@@ -104,6 +104,12 @@ class Modality(keras.layers.Layer):
     def top(self, body_output):
         raise NotImplementedError
 
+    def decoding_top(self):
+        """`top` for a decoding loop: a function from one position per row, [n, hidden], to
+        float32 logits [n, vocab]. Call it once, outside the loop (a modality may prepare
+        its weights there), and the function it returns at every step."""
+        return lambda body_output: self.top(body_output[:, tf.newaxis])[:, 0]
+
     def targets_weights(self, targets):
         """[batch, length] float: 1 where the target counts in the loss."""
         return tf.cast(tf.not_equal(targets, 0), tf.float32)
@@ -154,6 +160,14 @@ class SymbolModality(Modality):
         logits = tf.matmul(flat, tf.cast(w, flat.dtype), transpose_b=True)
         logits = tf.cast(logits, tf.float32)                           # see the module doc
         return tf.reshape(logits, tf.concat([shape[:-1], [self.vocab_size]], axis=0))
+
+    def decoding_top(self):
+        """See Modality.decoding_top: the softmax weights are cast and transposed here,
+        once, so that every decoding step runs one plain [n, hidden] x [hidden, vocab]
+        matmul (oneDNN is slower with a transposed right operand of this size)."""
+        w = self.embedding if self.tie_softmax else self.softmax_weights
+        w = tf.transpose(tf.cast(w, self.compute_dtype))                # [hidden, vocab]
+        return lambda body_output: tf.cast(tf.matmul(body_output, w), tf.float32)
 
     def loss(self, logits, targets, example_weights=None):
         xent = smoothed_cross_entropy(logits, targets, self.label_smoothing)

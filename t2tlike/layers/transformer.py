@@ -119,12 +119,13 @@ class DecoderLayer(keras.layers.Layer):
         y = self.ffn(self.norm3(x), training=training)
         return x + self.drop(y, training=training)
 
-    def step(self, x, cache, memory_kv=None, memory_bias=None):
-        """x [n, 1, hidden]; cache {"self": {"k", "v"}}; memory_kv (k, v) of the memory,
-        [m, ...] with n a multiple of m (a batch entry's beams share its memory, see
-        MultiHeadAttention.attend_grouped) -> (y [n, 1, hidden], cache with this position
+    def step(self, x, cache, memory_kv=None, memory_bias=None, qkv_kernel=None):
+        """x [n, hidden] (one position per row); cache {"self": {"k", "v"}}; memory_kv (k,
+        v) of the memory, [m, ...] with n a multiple of m (a batch entry's beams share its
+        memory, see MultiHeadAttention.attend_grouped); qkv_kernel: the self-attention's
+        `qkv_kernel()`, if computed already -> (y [n, hidden], cache with this position
         added)."""
-        y, self_cache = self.self_attention.step(self.norm1(x), cache["self"])
+        y, self_cache = self.self_attention.step(self.norm1(x), cache["self"], qkv_kernel)
         x = x + y
         if self.has_memory:
             y = self.encdec_attention.attend_grouped(self.norm2(x), *memory_kv,
@@ -225,16 +226,24 @@ class DecoderStack(keras.layers.Layer):
         the beams would be wasted work)."""
         return [layer.encdec_attention.keys_values(memory) for layer in self.stack]
 
-    def step(self, x, cache, memory_kv=None, memory_mask=None):
-        """x [n, 1, hidden] -> (y [n, 1, hidden] after the final norm, new cache).
-        memory_kv: `memory_keys_values(memory)` when the decoder has memory, with
-        memory_mask [m, in_len], for m batch entries of n / m consecutive rows (beams)."""
+    def step_kernels(self):
+        """Per layer, the self-attention's fused query/key/value kernel: compute it once,
+        outside a decoding loop, and pass it to every `step`."""
+        return [layer.self_attention.qkv_kernel() for layer in self.stack]
+
+    def step(self, x, cache, memory_kv=None, memory_mask=None, kernels=None):
+        """x [n, hidden] (one position per row) -> (y [n, hidden] after the final norm, new
+        cache). memory_kv: `memory_keys_values(memory)` when the decoder has memory, with
+        memory_mask [m, in_len], for m batch entries of n / m consecutive rows (beams);
+        kernels: `step_kernels()` (computed here when not given). Every matmul of a step
+        is a plain 2-D one ([n, hidden] rows)."""
         memory_bias = padding_bias(memory_mask) if memory_mask is not None else None
+        kernels = self.step_kernels() if kernels is None else kernels
         new_cache = []
         for n, (layer, layer_cache) in enumerate(zip(self.stack, cache)):
             x, layer_cache = layer.step(x, layer_cache,
                                         memory_kv[n] if memory_kv is not None else None,
-                                        memory_bias)
+                                        memory_bias, kernels[n])
             new_cache.append(layer_cache)
         return self.norm(x), new_cache
 

@@ -266,14 +266,16 @@ class MultiModel(Transformer):
         context = {"memory_kv": self.decoder.memory_keys_values(memory), "mask": mask}
         cache = self.decoder.init_cache(num_samples)
         signal = timing_signal(decode_length, self.hidden_size)[0]
+        top = modality.decoding_top()
+        kernels = self.decoder.step_kernels()
 
         def step_fn(prev_ids, i, cache, context):
-            x = modality.targets_bottom(prev_ids[:, tf.newaxis])          # [n, 1, hidden]
+            x = modality.targets_bottom(prev_ids[:, tf.newaxis])[:, 0]       # [n, hidden]
             if self.use_timing:
-                x += tf.cast(signal[i], x.dtype)[tf.newaxis, tf.newaxis]
+                x += tf.cast(signal[i], x.dtype)[tf.newaxis]
             y, cache = self.decoder.step(x, cache, context["memory_kv"],
-                                         memory_mask=context["mask"])
-            return modality.top(y)[:, 0], cache
+                                         memory_mask=context["mask"], kernels=kernels)
+            return top(y), cache
 
         return step_fn, cache, context
 

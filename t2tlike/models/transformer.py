@@ -83,14 +83,16 @@ class Transformer(T2TModel):
                        "mask": embedded["inputs_mask"]}
         cache = self.decoder.init_cache(num_samples)
         signal = timing_signal(decode_length, self.hidden_size)[0]          # [decode_length, hidden]
+        top = self.target_modality.decoding_top()
+        kernels = self.decoder.step_kernels()
 
         def step_fn(prev_ids, i, cache, context):
-            x = self.target_modality.targets_bottom(prev_ids[:, tf.newaxis])   # [n, 1, hidden]
+            x = self.target_modality.targets_bottom(prev_ids[:, tf.newaxis])[:, 0]  # [n, hidden]
             if self.use_timing:
-                x += tf.cast(signal[i], x.dtype)[tf.newaxis, tf.newaxis]
+                x += tf.cast(signal[i], x.dtype)[tf.newaxis]
             y, cache = self.decoder.step(x, cache, context.get("memory_kv"),
-                                         memory_mask=context.get("mask"))
-            return self.top(y)[:, 0], cache
+                                         memory_mask=context.get("mask"), kernels=kernels)
+            return top(y), cache
 
         return step_fn, cache, context
 

@@ -449,8 +449,9 @@ def test_finished_entries_leave_the_batch(k):
         for seq in ids[r]:
             assert set(seq[:n - 1]) <= {2, 3} and seq[n - 1] == EOS_ID and not seq[n:].any()
     beam = k or 1
-    # 3 entries for steps 0-1, entries 1 and 2 for step 2, entry 1 alone for steps 3-4
-    assert step.sizes == [(3 * beam, 3)] * 2 + [(2 * beam, 2)] + [(beam, 1)] * 2
+    # 3 entries for steps 0-1 (step 0 on each entry's first beam only: its beams start
+    # alike), entries 1 and 2 for step 2, entry 1 alone for steps 3-4
+    assert step.sizes == [(3, 3), (3 * beam, 3), (2 * beam, 2)] + [(beam, 1)] * 2
 
 
 @pytest.mark.parametrize("k", [None, 2])
@@ -490,7 +491,7 @@ def test_entries_leave_the_batch_inside_tf_function_too():
     eager = run_beam(eager_step, 3, 2, 8, {}, context={"row": tf.range(3)})
     graph = search(tf.range(3))
     np.testing.assert_array_equal(graph[0].numpy(), eager[0].numpy())
-    assert step.sizes == eager_step.sizes == [(6, 3)] * 2 + [(4, 2)] + [(2, 1)] * 2
+    assert step.sizes == eager_step.sizes == [(3, 3), (6, 3), (4, 2), (2, 1), (2, 1)]
 
 
 @pytest.mark.parametrize("width, k", [(1000, 8), (8003, 8), (777, 2), (200, 1)])
@@ -505,3 +506,14 @@ def test_blockwise_top_k_equals_top_k(width, k, ties):
     want_values, want_index = tf.math.top_k(x, k)
     np.testing.assert_array_equal(values.numpy(), want_values.numpy())
     np.testing.assert_array_equal(index.numpy(), want_index.numpy())
+
+
+@pytest.mark.parametrize("width, k", [(8000, 8), (8003, 8), (200, 1)])
+def test_top_k_log_probs_are_top_k_minus_logsumexp_to_the_bit(width, k):
+    rng = np.random.default_rng(width)
+    logits = tf.constant(rng.normal(size=(6, width)) * 5, tf.float32)
+    log_probs, ids = beam_search.top_k_log_probs(logits, k)
+    values, want_ids = tf.math.top_k(logits, k)
+    want = values - tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
+    np.testing.assert_array_equal(ids.numpy(), want_ids.numpy())
+    np.testing.assert_array_equal(log_probs.numpy(), want.numpy())

@@ -100,10 +100,10 @@ def test_step_with_a_growing_cache_equals_full_causal_attention(max_relative_pos
     depth = HIDDEN // HEADS
     cache = {"k": tf.zeros([batch, HEADS, 0, depth]), "v": tf.zeros([batch, HEADS, 0, depth])}
     for t in range(n):
-        out, cache = layer.step(x[:, t:t + 1], cache)
-        assert out.shape == (batch, 1, HIDDEN)
+        out, cache = layer.step(x[:, t], cache)
+        assert out.shape == (batch, HIDDEN)
         assert cache["k"].shape == (batch, HEADS, t + 1, depth)
-        np.testing.assert_allclose(out.numpy()[:, 0], full[:, t], atol=1e-5)
+        np.testing.assert_allclose(out.numpy(), full[:, t], atol=1e-5)
     # the cache holds every position's keys, as computed on the full sequence
     k_full, v_full = layer.keys_values(x)
     np.testing.assert_allclose(cache["k"].numpy(), k_full.numpy(), atol=1e-6)
@@ -119,8 +119,8 @@ def test_step_runs_in_a_while_loop_with_a_free_cache_length():
     @tf.function
     def decode():
         def body(t, outs, cache):
-            out, cache = layer.step(tf.gather(x, [t], axis=1), cache)
-            return t + 1, outs.write(t, out[:, 0]), cache
+            out, cache = layer.step(tf.gather(x, t, axis=1), cache)
+            return t + 1, outs.write(t, out), cache
         free = tf.TensorShape([1, HEADS, None, HIDDEN // HEADS])
         _, outs, _ = tf.while_loop(
             lambda t, *_: t < 3, body,
@@ -186,9 +186,9 @@ def test_grouped_attention_equals_attending_to_a_copy_of_the_memory_per_row(grou
     query = randn(2 * group, 1, HIDDEN, seed=2)
     layer(memory, memory)                                    # builds the weights
     k, v = layer.keys_values(memory)
-    grouped = layer.attend_grouped(query, k, v, bias=attention.padding_bias(mask))
+    grouped = layer.attend_grouped(query[:, 0], k, v, bias=attention.padding_bias(mask))
     copied_k, copied_v = layer.keys_values(tf.repeat(memory, group, axis=0))
     copied = layer.attend(query, copied_k, copied_v,
                           bias=attention.padding_bias(tf.repeat(mask, group, axis=0)))
-    assert grouped.shape == (2 * group, 1, HIDDEN)
-    np.testing.assert_allclose(grouped.numpy(), copied.numpy(), rtol=1e-5, atol=1e-6)
+    assert grouped.shape == (2 * group, HIDDEN)
+    np.testing.assert_allclose(grouped.numpy(), copied.numpy()[:, 0], rtol=1e-5, atol=1e-6)

@@ -56,6 +56,16 @@ def test_smoothed_cross_entropy_is_the_kl_divergence_from_the_smoothed_target(sm
     assert (got > 0).all()
 
 
+@pytest.mark.parametrize("tie", [True, False])
+def test_symbol_decoding_top_equals_top_on_one_position(tie):
+    mod = _built(SymbolModality(VOCAB, HIDDEN, tie_softmax=tie), (None, None, HIDDEN))
+    body = randn(4, HIDDEN)
+    logits = mod.decoding_top()(body)
+    assert logits.shape == (4, VOCAB) and logits.dtype == tf.float32
+    np.testing.assert_allclose(logits.numpy(), mod.top(body[:, tf.newaxis]).numpy()[:, 0],
+                               rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("smoothing", [0.0, 0.1])
 def test_smoothed_cross_entropy_gradient_is_softmax_minus_the_smoothed_target(smoothing):
     """The hand-written gradient equals autodiff's through the textbook formula, with

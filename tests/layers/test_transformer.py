@@ -92,10 +92,10 @@ def test_incremental_step_with_init_cache_reproduces_the_full_decoder(has_memory
     assert cache[0]["self"]["k"].shape == (batch, 4, 0, 4)
     memory_kv = dec.memory_keys_values(memory) if has_memory else None
     for t in range(tgt_len):
-        y, cache = dec.step(x[:, t:t + 1], cache, memory_kv, memory_mask=mask)
-        assert y.shape == (batch, 1, 16)
+        y, cache = dec.step(x[:, t], cache, memory_kv, memory_mask=mask)
+        assert y.shape == (batch, 16)
         assert cache[0]["self"]["k"].shape == (batch, 4, t + 1, 4)
-        np.testing.assert_allclose(y.numpy()[:, 0], full[:, t], atol=1e-4, rtol=1e-4)
+        np.testing.assert_allclose(y.numpy(), full[:, t], atol=1e-4, rtol=1e-4)
 
 
 def test_incremental_step_inside_tf_function():
@@ -108,8 +108,8 @@ def test_incremental_step_inside_tf_function():
     cache = dec.init_cache(batch)
     memory_kv = dec.memory_keys_values(memory)
     for t in range(tgt_len):
-        y, cache = step(x[:, t:t + 1], cache, memory_kv)
-        np.testing.assert_allclose(y.numpy()[:, 0], full[:, t], atol=1e-4, rtol=1e-4)
+        y, cache = step(x[:, t], cache, memory_kv)
+        np.testing.assert_allclose(y.numpy(), full[:, t], atol=1e-4, rtol=1e-4)
 
 
 def test_dropout_only_when_training():
