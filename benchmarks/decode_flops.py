@@ -6,7 +6,7 @@ the graph how many rows (live beams) every decoding step runs, how long each row
 self-attention cache is and how many source positions it attends to, and how many
 (padded) source positions the encoder runs. From those counts and the hparams it prints
 the FLOPs of the matmuls (a multiply-add counts 2), by part, and the seconds they need
-at the 2048^3 float32 matmul rate measured here: a floor under the decoding time that
+at the 2048^3 float32 matmul rate measured here (t2t-benchmark's): a floor under the decoding time that
 no scheduling of the same work can beat. A speed figure, not a test; see
 docs/benchmarks.md.
 
@@ -58,18 +58,6 @@ def _counting(model, tf):
     return counts
 
 
-def _matmul_rate(tf):
-    """GFLOP/s of a 2048^3 float32 matmul (median of three, after a warm-up)."""
-    a = tf.random.normal([2048, 2048])
-    tf.matmul(a, a).numpy()
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        tf.matmul(a, a).numpy()
-        times.append(time.perf_counter() - start)
-    return 2.0 * 2048 ** 3 / sorted(times)[1] / 1e9
-
-
 def main(argv):
     del argv
     for name in ("data_dir", "checkpoint_path", "input"):
@@ -82,6 +70,7 @@ def main(argv):
     from t2tlike import registry
     from t2tlike.decoding import decoder as decoder_lib
     from t2tlike.t2t_model import build_model
+    from t2tlike.training.benchmark import matmul_peak_gflops
 
     hp = registry.hparams(FLAGS.hparams_set)()
     if FLAGS.hparams:
@@ -111,7 +100,7 @@ def main(argv):
         "encoder (padded source positions)":
             c["source_positions"] * layers * (4 * d * d + 2 * d * f),
     }
-    rate = _matmul_rate(tf)
+    rate = matmul_peak_gflops()
     total = 2 * sum(parts.values()) / 1e9
     print(f"{len(encoded)} sentences, {FLAGS.decode_hparams}: {c['steps']} steps, "
           f"{c['rows']:,} rows ({c['rows'] / len(encoded):.1f} per sentence); "
