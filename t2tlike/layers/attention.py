@@ -15,6 +15,7 @@ cache) pay for positions not decoded yet.
 import keras
 import tensorflow as tf
 
+from t2tlike.layers.dense import Dense
 from t2tlike.layers.dropout import Dropout
 
 NEG_INF = -1e9
@@ -56,10 +57,10 @@ class MultiHeadAttention(keras.layers.Layer):
         self.depth = hidden_size // num_heads
         self.max_relative_position = int(max_relative_position or 0)
         dense = dict(use_bias=False, kernel_initializer="glorot_uniform", dtype=self.dtype_policy)
-        self.q_dense = keras.layers.Dense(hidden_size, name="q", **dense)
-        self.k_dense = keras.layers.Dense(hidden_size, name="k", **dense)
-        self.v_dense = keras.layers.Dense(hidden_size, name="v", **dense)
-        self.o_dense = keras.layers.Dense(hidden_size, name="output_transform", **dense)
+        self.q_dense = Dense(hidden_size, name="q", **dense)
+        self.k_dense = Dense(hidden_size, name="k", **dense)
+        self.v_dense = Dense(hidden_size, name="v", **dense)
+        self.o_dense = Dense(hidden_size, name="output_transform", **dense)
         self.drop = Dropout(dropout, dtype=self.dtype_policy)
 
     def build(self, query_shape, memory_shape=None):

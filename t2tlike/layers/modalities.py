@@ -16,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from t2tlike import registry
+from t2tlike.layers.dense import Dense, matmul
 
 
 class ModalityType:
@@ -154,10 +155,11 @@ class SymbolModality(Modality):
         w = self.embedding if self.tie_softmax else self.softmax_weights
         # One 2-D matmul: [batch * length, hidden] x [hidden, vocab]. A 3-D x 2-D
         # tf.matmul becomes a broadcasting BatchMatMul, which (with its gradient) is about
-        # 10x slower on CPU and would be most of a Transformer train step.
+        # 10x slower on CPU and would be most of a Transformer train step. The weight's
+        # gradient is layers/dense.py's faster orientation.
         shape = tf.shape(body_output)
         flat = tf.reshape(body_output, [-1, shape[-1]])                # [batch*length, hidden]
-        logits = tf.matmul(flat, tf.cast(w, flat.dtype), transpose_b=True)
+        logits = matmul(flat, tf.cast(w, flat.dtype), transpose_kernel=True)
         logits = tf.cast(logits, tf.float32)                           # see the module doc
         return tf.reshape(logits, tf.concat([shape[:-1], [self.vocab_size]], axis=0))
 
@@ -193,8 +195,7 @@ class ClassLabelModality(Modality):
         super().__init__(vocab_size, hidden_size, label_smoothing, **kwargs)
         self._embeds = False
         self.embedding = None
-        self.classifier = keras.layers.Dense(vocab_size, name="classifier",
-                                             dtype=self.dtype_policy)
+        self.classifier = Dense(vocab_size, name="classifier", dtype=self.dtype_policy)
 
     def build(self, input_shape=None):
         self._embeds = input_shape is not None and len(input_shape) == 2   # ids: inputs side
@@ -248,8 +249,8 @@ class RealModality(_VectorModality):
 
     def __init__(self, vocab_size, hidden_size, label_smoothing=0.0, **kwargs):
         super().__init__(vocab_size, hidden_size, label_smoothing, **kwargs)
-        self.project_in = keras.layers.Dense(hidden_size, name="bottom", dtype=self.dtype_policy)
-        self.project_out = keras.layers.Dense(vocab_size, name="top", dtype=self.dtype_policy)
+        self.project_in = Dense(hidden_size, name="bottom", dtype=self.dtype_policy)
+        self.project_out = Dense(vocab_size, name="top", dtype=self.dtype_policy)
 
     def build(self, input_shape=None):
         self.project_in.build((None, None, self.vocab_size))

@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from t2tlike.layers.attention import MultiHeadAttention, causal_bias, padding_bias
+from t2tlike.layers.dense import Dense
 from t2tlike.layers.dropout import Dropout
 
 
@@ -31,9 +32,9 @@ class FeedForward(keras.layers.Layer):
     def __init__(self, hidden_size, filter_size, relu_dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         self.hidden_size, self.filter_size, self.relu_dropout = hidden_size, filter_size, relu_dropout
-        self.inner = keras.layers.Dense(filter_size, activation="relu", name="conv1",
+        self.inner = Dense(filter_size, activation="relu", name="conv1",
                                         dtype=self.dtype_policy)
-        self.outer = keras.layers.Dense(hidden_size, name="conv2", dtype=self.dtype_policy)
+        self.outer = Dense(hidden_size, name="conv2", dtype=self.dtype_policy)
         self.drop = Dropout(relu_dropout, dtype=self.dtype_policy)
 
     def build(self, input_shape):

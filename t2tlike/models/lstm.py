@@ -23,6 +23,7 @@ import tensorflow as tf
 from t2tlike import registry
 from t2tlike.errors import UserError
 from t2tlike.layers.attention import NEG_INF
+from t2tlike.layers.dense import Dense
 from t2tlike.layers.dropout import Dropout
 from t2tlike.models.common_hparams import basic_params1
 from t2tlike.t2t_model import T2TModel
@@ -121,7 +122,7 @@ class Seq2seqAttention(keras.layers.Layer):
         if output_attention and not output_size:
             raise ValueError("output_attention=True needs output_size, the depth of the "
                              "attentional hidden state tanh(W_c [q; context]).")
-        self.output_dense = keras.layers.Dense(
+        self.output_dense = Dense(
             output_size, activation="tanh", use_bias=False, name="attention_layer",
             dtype=self.dtype_policy) if output_attention else None
 
