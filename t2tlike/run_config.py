@@ -76,6 +76,17 @@ def resolve(output_dir, problem, model, hparams_set, overrides=""):
     return stored
 
 
+def run_info(output_dir):
+    """output_dir/run.json (problem, model, hparams_set, hparams) as a dict; {} when the
+    file is missing or unreadable."""
+    try:
+        with open(os.path.join(output_dir, RUN_FILE), encoding="utf-8") as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
 def save(output_dir, hparams, problem, model, hparams_set, overrides=""):
     os.makedirs(output_dir, exist_ok=True)
     atomic_write(os.path.join(output_dir, HPARAMS_FILE), hparams.to_json())

@@ -97,7 +97,8 @@ class T2TModel(keras.Model):
 
     # -- the pieces ------------------------------------------------------------------
     def bottom(self, features):
-        """Ids -> the body's features (embedded inputs, shifted embedded targets, masks)."""
+        """Ids -> the body's features (embedded inputs, shifted embedded targets, masks:
+        inputs_mask, and targets_mask for id targets)."""
         self._build_once()
         for name in ("inputs", "targets"):
             rank = features[name].shape.rank if name in features else None
@@ -112,6 +113,8 @@ class T2TModel(keras.Model):
                 if features["inputs"].shape.rank == 2 else \
                 tf.ones(tf.shape(out["inputs"])[:2], tf.float32)
         out["targets"] = shift_right(self.target_modality.targets_bottom(features["targets"]))
+        if features["targets"].shape.rank == 2:   # 1 where the target (to predict) is a token
+            out["targets_mask"] = tf.cast(tf.not_equal(features["targets"], 0), tf.float32)
         return out
 
     def body(self, features, training=False):

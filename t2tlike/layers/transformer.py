@@ -26,14 +26,25 @@ def _check_rank(layer, **tensors):
             raise ValueError(f"{layer}: {name} must have rank {rank}, got shape {tensor.shape}.")
 
 
+def nonpad_rows(mask):
+    """mask [batch, len] (1 = token, 0 = pad) -> int64 [tokens, 1]: the flat positions
+    (batch * len + position) of the tokens, FeedForward's `rows`."""
+    return tf.where(tf.reshape(mask, [-1]) > 0)
+
+
 class FeedForward(keras.layers.Layer):
-    """dense(filter_size, relu) -> dropout -> dense(hidden_size)."""
+    """dense(filter_size, relu) -> dropout -> dense(hidden_size).
+
+    With `rows` (nonpad_rows of the padding mask) only the tokens go through the network
+    and the pads' outputs are 0, as T2T's PadRemover: a position-wise network's output at
+    a token does not depend on the pads, and a pad's output reaches no token (attention
+    masks pads as keys; causal self-attention lets only later positions, pads too, see it).
+    """
 
     def __init__(self, hidden_size, filter_size, relu_dropout=0.0, **kwargs):
         super().__init__(**kwargs)
         self.hidden_size, self.filter_size, self.relu_dropout = hidden_size, filter_size, relu_dropout
-        self.inner = Dense(filter_size, activation="relu", name="conv1",
-                                        dtype=self.dtype_policy)
+        self.inner = Dense(filter_size, activation="relu", name="conv1", dtype=self.dtype_policy)
         self.outer = Dense(hidden_size, name="conv2", dtype=self.dtype_policy)
         self.drop = Dropout(relu_dropout, dtype=self.dtype_policy)
 
@@ -41,9 +52,15 @@ class FeedForward(keras.layers.Layer):
         self.inner.build(input_shape)
         self.outer.build(tuple(input_shape[:-1]) + (self.filter_size,))
 
-    def call(self, x, training=False):
-        """x [batch, len, hidden] -> [batch, len, hidden]."""
-        return self.outer(self.drop(self.inner(x), training=training))
+    def call(self, x, training=False, rows=None):
+        """x [batch, len, hidden] -> [batch, len, hidden]; rows: see the class docstring."""
+        if rows is None:
+            return self.outer(self.drop(self.inner(x), training=training))
+        flat = tf.reshape(x, [-1, self.hidden_size])
+        y = self.outer(self.drop(self.inner(tf.gather_nd(flat, rows)), training=training))
+        y = tf.reshape(tf.scatter_nd(rows, y, tf.shape(flat, out_type=tf.int64)), tf.shape(x))
+        y.set_shape(x.shape)
+        return y
 
     def get_config(self):
         config = super().get_config()
@@ -70,12 +87,13 @@ class EncoderLayer(keras.layers.Layer):
         self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_ffn", **sub)
         self.drop = Dropout(dropout, **sub)
 
-    def call(self, x, bias, training=False):
+    def call(self, x, bias, training=False, rows=None):
         """x [batch, len, hidden]; bias [batch, 1, 1, len] (padding_bias: 0 for tokens, a
-        large negative number for pads) -> [batch, len, hidden]."""
+        large negative number for pads); rows: the tokens' positions for the feed-forward
+        network (FeedForward) -> [batch, len, hidden]."""
         y = self.self_attention(self.norm1(x), bias=bias, training=training)
         x = x + self.drop(y, training=training)
-        y = self.ffn(self.norm2(x), training=training)
+        y = self.ffn(self.norm2(x), training=training, rows=rows)
         return x + self.drop(y, training=training)
 
     def get_config(self):
@@ -108,16 +126,17 @@ class DecoderLayer(keras.layers.Layer):
         self.norm3 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_ffn", **sub)
         self.drop = Dropout(dropout, **sub)
 
-    def call(self, x, memory, self_bias, memory_bias, training=False):
+    def call(self, x, memory, self_bias, memory_bias, training=False, rows=None):
         """x [batch, tgt_len, hidden]; memory [batch, in_len, hidden] or None; self_bias
-        [1, 1, tgt_len, tgt_len] (causal_bias); memory_bias [batch, 1, 1, in_len] or None
-        -> [batch, tgt_len, hidden]."""
+        [1, 1, tgt_len, tgt_len] (causal_bias); memory_bias [batch, 1, 1, in_len] or None;
+        rows: the tokens' positions for the feed-forward network (FeedForward) -> [batch,
+        tgt_len, hidden]."""
         y = self.self_attention(self.norm1(x), bias=self_bias, training=training)
         x = x + self.drop(y, training=training)
         if self.has_memory:
             y = self.encdec_attention(self.norm2(x), memory, bias=memory_bias, training=training)
             x = x + self.drop(y, training=training)
-        y = self.ffn(self.norm3(x), training=training)
+        y = self.ffn(self.norm3(x), training=training, rows=rows)
         return x + self.drop(y, training=training)
 
     def step(self, x, cache, memory_kv=None, memory_bias=None, qkv_kernel=None):
@@ -143,13 +162,16 @@ class EncoderStack(keras.layers.Layer):
     """num_layers EncoderLayers and a final layer norm: [batch, len, hidden] -> same."""
 
     def __init__(self, num_layers, hidden_size, num_heads, filter_size, dropout=0.1,
-                 attention_dropout=0.1, relu_dropout=0.1, max_relative_position=0, **kwargs):
+                 attention_dropout=0.1, relu_dropout=0.1, max_relative_position=0,
+                 pad_remover=False, **kwargs):
         super().__init__(**kwargs)
         sub = dict(dtype=self.dtype_policy)
         self.config_ = dict(num_layers=num_layers, hidden_size=hidden_size, num_heads=num_heads,
                             filter_size=filter_size, dropout=dropout,
                             attention_dropout=attention_dropout, relu_dropout=relu_dropout,
-                            max_relative_position=max_relative_position)
+                            max_relative_position=max_relative_position,
+                            pad_remover=pad_remover)
+        self.pad_remover = pad_remover
         self.supports_masking = True   # `mask` here is our padding mask, not Keras masking
         self.num_layers = num_layers
         for i in range(num_layers):   # one attribute each, so tf.train.Checkpoint tracks them
@@ -165,11 +187,13 @@ class EncoderStack(keras.layers.Layer):
 
     def call(self, x, mask, training=False):
         """x [batch, len, hidden]; mask [batch, len] (1 = token, 0 = pad) -> [batch, len,
-        hidden]."""
+        hidden]. With `pad_remover`, training runs the feed-forward networks on the tokens
+        only (FeedForward)."""
         _check_rank("EncoderStack", x=(x, 3), mask=(mask, 2))
         bias = padding_bias(mask)
+        rows = nonpad_rows(mask) if training and self.pad_remover else None
         for layer in self.stack:
-            x = layer(x, bias, training=training)
+            x = layer(x, bias, training=training, rows=rows)
         return self.norm(x)
 
     def get_config(self):
@@ -181,13 +205,15 @@ class DecoderStack(keras.layers.Layer):
 
     def __init__(self, num_layers, hidden_size, num_heads, filter_size, dropout=0.1,
                  attention_dropout=0.1, relu_dropout=0.1, has_memory=True,
-                 max_relative_position=0, **kwargs):
+                 max_relative_position=0, pad_remover=False, **kwargs):
         super().__init__(**kwargs)
         sub = dict(dtype=self.dtype_policy)
         self.config_ = dict(num_layers=num_layers, hidden_size=hidden_size, num_heads=num_heads,
                             filter_size=filter_size, dropout=dropout,
                             attention_dropout=attention_dropout, relu_dropout=relu_dropout,
-                            has_memory=has_memory, max_relative_position=max_relative_position)
+                            has_memory=has_memory, max_relative_position=max_relative_position,
+                            pad_remover=pad_remover)
+        self.pad_remover = pad_remover
         self.num_heads = num_heads
         self.depth = hidden_size // num_heads
         self.num_layers = num_layers
@@ -202,14 +228,19 @@ class DecoderStack(keras.layers.Layer):
     def stack(self):
         return [getattr(self, f"layer_{i}") for i in range(self.num_layers)]
 
-    def call(self, x, memory=None, memory_mask=None, training=False):
+    def call(self, x, memory=None, memory_mask=None, training=False, targets_mask=None):
         """x [batch, tgt_len, hidden] (shifted targets); memory [batch, in_len, hidden] and
-        memory_mask [batch, in_len] when the decoder has memory -> [batch, tgt_len, hidden]."""
-        _check_rank("DecoderStack", x=(x, 3), memory=(memory, 3), memory_mask=(memory_mask, 2))
+        memory_mask [batch, in_len] when the decoder has memory -> [batch, tgt_len, hidden].
+        targets_mask [batch, tgt_len] (1 where the target is a token, 0 where it is a pad),
+        with `pad_remover`: training runs the feed-forward networks on the tokens only."""
+        _check_rank("DecoderStack", x=(x, 3), memory=(memory, 3), memory_mask=(memory_mask, 2),
+                    targets_mask=(targets_mask, 2))
         self_bias = causal_bias(tf.shape(x)[1])
         memory_bias = padding_bias(memory_mask) if memory_mask is not None else None
+        rows = nonpad_rows(targets_mask) \
+            if training and self.pad_remover and targets_mask is not None else None
         for layer in self.stack:
-            x = layer(x, memory, self_bias, memory_bias, training=training)
+            x = layer(x, memory, self_bias, memory_bias, training=training, rows=rows)
         return self.norm(x)
 
     def init_cache(self, batch_size, dtype=None):

@@ -237,7 +237,8 @@ class MultiModel(Transformer):
         x = shift_right(modality.targets_bottom(features["targets"]))    # [batch, tgt_len, hidden]
         x = add_timing_signal(x) if self.use_timing else x
         y = self.decoder(self.input_dropout(x, training=training), memory, memory_mask=mask,
-                         training=training)
+                         training=training,
+                         targets_mask=tf.cast(tf.not_equal(features["targets"], 0), tf.float32))
         return modality.top(y)
 
     def call(self, features, training=False):

@@ -10,6 +10,10 @@ Positions, as T2T's hparams: `pos="timing"` adds the sinusoidal signal to the em
 ("none": no absolute positions); `self_attention_type="dot_product_relative"` with
 `max_relative_position` > 0 makes every self-attention relative-position aware (Shaw et
 al., 2018), as T2T's transformer_relative* sets.
+
+`use_pad_remover` (T2T's hparam; True in transformer_base): in training, the encoder's and
+the decoder's feed-forward networks run on the tokens only, not on the pads of a batch
+(layers/transformer.py, FeedForward). Evaluation and decoding run every position.
 """
 import keras
 import tensorflow as tf
@@ -39,6 +43,7 @@ class Transformer(T2TModel):
                      dropout=hp.layer_prepostprocess_dropout,
                      attention_dropout=hp.attention_dropout, relu_dropout=hp.relu_dropout,
                      max_relative_position=hp.max_relative_position if relative else 0,
+                     pad_remover=bool(hp.use_pad_remover),
                      dtype=self.dtype_policy)
         self.encoder_only = self.has_inputs and \
             problem_hparams.modality["targets"] == ModalityType.CLASS_LABEL
@@ -67,7 +72,8 @@ class Transformer(T2TModel):
         x = features["targets"]
         x = add_timing_signal(x) if self.use_timing else x
         return self.decoder(self.input_dropout(x, training=training), memory,
-                            memory_mask=mask, training=training)
+                            memory_mask=mask, training=training,
+                            targets_mask=features.get("targets_mask"))
 
     def decoding_step_fn(self, features, num_samples, decode_length):
         """Incremental decoding: each step embeds one token and runs the decoder once over
@@ -134,6 +140,7 @@ def transformer_base():
         pos="timing",                        # or "none": no absolute positions
         self_attention_type="dot_product",   # or "dot_product_relative" (Shaw et al., 2018)
         max_relative_position=0,             # > 0 with dot_product_relative (T2T: 20)
+        use_pad_remover=True,                # training: feed-forward networks skip pads
     ).replace(
         hidden_size=512, filter_size=2048, num_heads=8, num_hidden_layers=6,
         batch_size=4096, max_length=256, clip_grad_norm=0.0,

@@ -1,6 +1,7 @@
 """t2tlike/decoding/decoder.py: file and split decoding keep line order; a file is streamed
 a buffer at a time and a killed decode resumes; long inputs are cut; scoring;
 checkpoints and hparams of a run; restore errors."""
+import json
 import os
 
 import numpy as np
@@ -190,6 +191,18 @@ def test_trained_hparams_are_the_stored_ones_with_overrides(tmp_path):
     assert fresh.to_json() == create_hparams("transformer_tiny").to_json()
     with pytest.raises(UserError, match="--hparams_set"):
         decoder_lib.trained_hparams(str(tmp_path / "elsewhere"), None)
+
+
+def test_trained_hparams_gain_the_keys_added_to_the_set_since_the_run_was_trained(tmp_path):
+    current = json.loads(create_hparams("transformer_tiny").replace(hidden_size=24).to_json())
+    del current["use_pad_remover"]                        # a run from before the key existed
+    (tmp_path / "hparams.json").write_text(json.dumps(current))
+    (tmp_path / "run.json").write_text(json.dumps({"hparams_set": "transformer_tiny"}))
+    for hparams_set in ("transformer_tiny", None):        # named, or from run.json
+        hp = decoder_lib.trained_hparams(str(tmp_path), hparams_set)
+        assert (hp.hidden_size, hp.use_pad_remover) == (24, True)
+    (tmp_path / "run.json").unlink()
+    assert "use_pad_remover" not in decoder_lib.trained_hparams(str(tmp_path), None)
 
 
 # -- a dataset split's examples ----------------------------------------------------------------

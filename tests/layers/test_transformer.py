@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from t2tlike.layers.transformer import (DecoderLayer, DecoderStack, EncoderLayer, EncoderStack,
-                                        FeedForward)
+                                        FeedForward, nonpad_rows)
 
 STACK = dict(num_layers=2, hidden_size=16, num_heads=4, filter_size=32)
 
@@ -25,6 +25,44 @@ def test_feed_forward_shape():
     ffn = FeedForward(16, 64)
     assert ffn(randn(2, 3, 16)).shape == (2, 3, 16)
     assert ffn.inner.kernel.shape == (16, 64) and ffn.outer.kernel.shape == (64, 16)
+
+
+def test_feed_forward_on_the_tokens_only_gives_their_outputs_and_zeros_at_pads():
+    ffn = FeedForward(16, 32)
+    x = randn(2, 5, 16)
+    mask = tf.constant([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], tf.float32)
+    rows = nonpad_rows(mask)
+    assert rows.numpy().ravel().tolist() == [0, 1, 2, 5, 6, 7, 8, 9]
+    full, packed = ffn(x).numpy(), ffn(x, rows=rows).numpy()
+    tokens = mask.numpy() > 0
+    np.testing.assert_allclose(packed[tokens], full[tokens], rtol=1e-5, atol=1e-6)
+    assert np.all(packed[~tokens] == 0)
+
+
+@pytest.mark.parametrize("stack", ["encoder", "decoder"])
+def test_pad_remover_changes_no_token_output_nor_gradient_in_training(stack):
+    mask = tf.constant([[1, 1, 1, 1, 0, 0], [1, 1, 0, 0, 0, 0]], tf.float32)
+    x, memory = randn(2, 6, 16), randn(2, 4, 16, seed=1)
+    outputs, grads = [], []
+    for pad_remover in (False, True):
+        keras.utils.set_random_seed(0)
+        if stack == "encoder":
+            layer = EncoderStack(**STACK, dropout=0.0, attention_dropout=0.0,
+                                 relu_dropout=0.0, pad_remover=pad_remover)
+            run = lambda: layer(x, mask, training=True)   # noqa: E731
+        else:
+            layer = DecoderStack(**STACK, dropout=0.0, attention_dropout=0.0,
+                                 relu_dropout=0.0, pad_remover=pad_remover)
+            run = lambda: layer(x, memory, memory_mask=tf.ones([2, 4]),   # noqa: E731
+                                training=True, targets_mask=mask)
+        with tf.GradientTape() as tape:
+            out = run()
+            loss = tf.reduce_sum(out * mask[..., tf.newaxis] * randn(2, 6, 16, seed=2))
+        outputs.append(out.numpy()[mask.numpy() > 0])
+        grads.append([g.numpy() for g in tape.gradient(loss, layer.trainable_variables)])
+    np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-5, atol=1e-5)
+    for with_pads, without in zip(*grads):
+        np.testing.assert_allclose(without, with_pads, rtol=1e-4, atol=1e-5)
 
 
 def test_encoder_stack_shape_and_layer_count():
@@ -123,6 +161,8 @@ def test_dropout_only_when_training():
 @pytest.mark.parametrize("cls, kwargs", [
     (EncoderStack, STACK),
     (EncoderStack, {**STACK, "max_relative_position": 4}),
+    (EncoderStack, {**STACK, "pad_remover": True}),
+    (DecoderStack, {**STACK, "pad_remover": True}),
     (DecoderStack, {**STACK, "has_memory": False}),
     (DecoderStack, {**STACK, "max_relative_position": 4}),
     (EncoderLayer, dict(hidden_size=16, num_heads=4, filter_size=32, dropout=0.2)),

@@ -30,6 +30,29 @@ def test_relative_sets_have_t2ts_values():
     base = create_hparams("transformer_base")
     assert (base.pos, base.self_attention_type, base.max_relative_position) == \
         ("timing", "dot_product", 0)
+    assert base.use_pad_remover is True
+
+
+def test_pad_remover_leaves_the_training_loss_and_its_gradients_unchanged():
+    features = {"inputs": tf.constant([[2, 3, 3, 1, 0, 0], [3, 1, 0, 0, 0, 0]]),
+                "targets": tf.constant([[3, 2, 1, 0], [2, 2, 3, 1]])}
+    results = []
+    for pad_remover in (False, True):
+        keras.utils.set_random_seed(0)
+        model = _model(use_pad_remover=pad_remover, layer_prepostprocess_dropout=0.0,
+                       attention_dropout=0.0, relu_dropout=0.0)
+        model(features)
+        with tf.GradientTape() as tape:
+            num, den = model.training_loss(model(features, training=True), features)
+        results.append((float(num), float(den),
+                        tape.gradient(num, model.trainable_variables)))
+    (num0, den0, grads0), (num1, den1, grads1) = results
+    assert den0 == den1 == 7.0
+    np.testing.assert_allclose(num1, num0, rtol=1e-6)
+    for without, with_pads in zip(grads1, grads0):
+        np.testing.assert_allclose(tf.convert_to_tensor(without).numpy(),
+                                   tf.convert_to_tensor(with_pads).numpy(),
+                                   rtol=1e-4, atol=1e-6)
 
 
 def _model(**overrides):
