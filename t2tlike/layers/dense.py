@@ -2,11 +2,13 @@
 
 A weight's gradient is x^T dy, summed over every token of the batch: [tokens, in] and
 [tokens, out] operands, a long inner dimension and a small [in, out] result. oneDNN
-computes the two orientations of that product at different speeds: with in > out (the
-feed-forward network's second matmul, 1024 -> 256; the tied output embedding, 8000 x
-256) the [in, out] result comes out much slower than its transpose (dy^T x)^T, whose
-final transpose is of a small weight-sized tensor. `weight_gradient` takes the faster
-one; `matmul` is tf.matmul of activations by a weight with that gradient.
+computes the two orientations of that product at different speeds: for the feed-forward
+network's second matmul (1024 -> 256, or 2048 -> 512) the [in, out] result comes out at
+two thirds of the rate of its transpose (dy^T x)^T, final transpose included
+(`python benchmarks/matmul_shapes.py --weight_gradient_tokens=4096`, docs/benchmarks.md).
+`weight_gradient` takes the transpose when in > out; `matmul` is tf.matmul of activations
+by a weight with that gradient. (Not for a vocabulary-sized weight: transposing its large
+result costs more than the orientation saves, so the modalities keep tf.matmul.)
 
 `Dense` is keras.layers.Dense (same weights, names and checkpoints) whose call flattens
 the input to one 2-D matmul with `matmul` (Keras's 3-D matmul goes through tensordot, a
@@ -26,24 +28,12 @@ def weight_gradient(x, dy):
 
 
 @tf.custom_gradient
-def _matmul(x, kernel):
+def matmul(x, kernel):
+    """x [tokens, in] times a weight, kernel [in, out] -> [tokens, out]; the forward pass
+    and dx are tf.matmul's, the weight's gradient `weight_gradient`'s."""
     def grad(dy):
         return tf.matmul(dy, kernel, transpose_b=True), weight_gradient(x, dy)
     return tf.matmul(x, kernel), grad
-
-
-@tf.custom_gradient
-def _matmul_transposed(x, kernel):
-    def grad(dy):
-        return tf.matmul(dy, kernel), tf.transpose(weight_gradient(x, dy))
-    return tf.matmul(x, kernel, transpose_b=True), grad
-
-
-def matmul(x, kernel, transpose_kernel=False):
-    """x [tokens, in] times a weight, kernel [in, out] (or [out, in] with
-    `transpose_kernel`) -> [tokens, out]; the forward pass and dx are tf.matmul's, the
-    weight's gradient `weight_gradient`'s."""
-    return (_matmul_transposed if transpose_kernel else _matmul)(x, kernel)
 
 
 class Dense(keras.layers.Dense):

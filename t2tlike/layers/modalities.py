@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from t2tlike import registry
-from t2tlike.layers.dense import Dense, matmul
+from t2tlike.layers.dense import Dense
 
 
 class ModalityType:
@@ -155,11 +155,12 @@ class SymbolModality(Modality):
         w = self.embedding if self.tie_softmax else self.softmax_weights
         # One 2-D matmul: [batch * length, hidden] x [hidden, vocab]. A 3-D x 2-D
         # tf.matmul becomes a broadcasting BatchMatMul, which (with its gradient) is about
-        # 10x slower on CPU and would be most of a Transformer train step. The weight's
-        # gradient is layers/dense.py's faster orientation.
+        # 10x slower on CPU and would be most of a Transformer train step. (tf.matmul's
+        # gradient, not layers/dense.py's: for a [vocab, hidden] weight, transposing the
+        # large result costs more than the other orientation saves.)
         shape = tf.shape(body_output)
         flat = tf.reshape(body_output, [-1, shape[-1]])                # [batch*length, hidden]
-        logits = matmul(flat, tf.cast(w, flat.dtype), transpose_kernel=True)
+        logits = tf.matmul(flat, tf.cast(w, flat.dtype), transpose_b=True)
         logits = tf.cast(logits, tf.float32)                           # see the module doc
         return tf.reshape(logits, tf.concat([shape[:-1], [self.vocab_size]], axis=0))
 

@@ -12,7 +12,9 @@ pipeline, after `warmup_steps` steps (tracing, first-touch allocation). Besides 
                      on the train step's graph (2*m*n*k of every MatMul/BatchMatMul of the
                      forward and backward pass) for the first batch's exact shapes, then
                      scaled to every timed batch by its padded target positions; so pad
-                     positions count, as the CPU computes them.
+                     positions count: the model's FLOPs as written, also where a layer
+                     skips pads in training (the Transformer's feed-forward networks with
+                     use_pad_remover; counted as if computing them, as MFU counts).
   percent_of_peak    gflops_per_sec / the peak (`peak_gflops`; t2t-benchmark measures
                      a plain 2048^3 tf.matmul on this machine in the model's compute
                      dtype: float32, or bfloat16 under mixed_precision=bfloat16)
@@ -22,6 +24,7 @@ pipeline, after `warmup_steps` steps (tracing, first-touch allocation). Besides 
                      sentence runs to the length limit.
   peak_rss_mb        the process's peak resident memory (training and decoding).
 """
+import contextlib
 import resource
 import statistics
 import time
@@ -63,6 +66,22 @@ def step_matmul_flops(step_fn, batch):
     return float(sum(_matmul_flops(op) for op in _all_ops(graph)))
 
 
+@contextlib.contextmanager
+def every_position(model):
+    """While open, `model`'s layers that skip pads in training (a true `pad_remover`
+    attribute: the Transformer stacks) compute every position, so that their matmuls have
+    static shapes a FLOP count can read (the rows of a pad-removed matmul are known only
+    when the step runs)."""
+    layers = [layer for layer in model._flatten_layers() if getattr(layer, "pad_remover", False)]
+    for layer in layers:
+        layer.pad_remover = False
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.pad_remover = True
+
+
 def _all_ops(graph):
     yield from graph.get_operations()
     for function in getattr(graph, "_functions", {}).values():   # nested tf.functions
@@ -100,8 +119,9 @@ def benchmark_training(trainer, seconds, warmup_steps=3, flops_batches=1, log_ev
 
     logging.info("counting the train step's FLOPs on %d batch shape(s)...", flops_batches)
     sample = [first] + [next(iterator) for _ in range(max(flops_batches, 1) - 1)]
-    flops_per_position = sum(step_matmul_flops(step_fn, b) for b in sample) / \
-        sum(_positions(b) for b in sample)
+    with every_position(trainer.model):
+        flops_per_position = sum(step_matmul_flops(step_fn, b) for b in sample) / \
+            sum(_positions(b) for b in sample)
 
     for i in range(warmup_steps):
         float(step(next(iterator))[1])

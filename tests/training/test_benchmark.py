@@ -18,6 +18,26 @@ def test_matmul_flops_are_counted_from_the_graph_shapes():
     assert benchmark.step_matmul_flops(step, batch) == 2 * 4 * 5 * 6 + 2 * 4 * 4 * 5
 
 
+def test_pad_removed_matmuls_are_counted_as_computing_every_position(tiny_data, tmp_path):
+    problem, data_dir = tiny_data
+    batch = {"inputs": tf.constant([[2, 3, 1, 0], [3, 1, 0, 0]], tf.int64),
+             "targets": tf.constant([[3, 1, 0, 0], [2, 2, 3, 1]], tf.int64)}
+    counts = {}
+    for remover in (False, True):
+        hp = helpers.tiny_transformer_hparams(hidden_size=16, filter_size=32,
+                                              use_pad_remover=remover)
+        trainer = Trainer(problem, "transformer", hp, data_dir, str(tmp_path / str(remover)),
+                          train_steps=1, eval_steps=0, random_seed=1)
+        trainer.build(batch)
+        step = trainer.train_step_fn()
+        with benchmark.every_position(trainer.model):
+            counts[remover] = benchmark.step_matmul_flops(step, batch)
+        if remover:   # outside the context the feed-forward matmuls' rows are unknown
+            assert benchmark.step_matmul_flops(step, batch) < counts[remover]
+            assert trainer.model.encoder.pad_remover and trainer.model.decoder.pad_remover
+    assert counts[True] == counts[False] > 0
+
+
 def test_training_figures_of_a_short_run(tiny_data, tmp_path):
     problem, data_dir = tiny_data
     hp = helpers.tiny_transformer_hparams(hidden_size=16, filter_size=32)
