@@ -68,12 +68,18 @@ def resolve(output_dir, problem, model, hparams_set, overrides=""):
     if changed:
         logging.warning("Resuming with the hparams stored in %s; the set %s now differs in: %s",
                         hp_path, hparams_set, ", ".join(changed))
-    added = {k: fresh.get(k) for k in fresh.keys() if k not in stored}
-    if added:   # keys the toolkit gained since the run started: their defaults
-        logging.info("Resuming with hparams the stored ones lack, at their defaults: %s",
-                     ", ".join(f"{k}={v!r}" for k, v in sorted(added.items())))
-        stored = stored.extend(**added)
-    return stored
+    return with_added_keys(stored, fresh)
+
+
+def with_added_keys(stored, current):
+    """`stored` (a run's hparams) extended with the keys of `current` (its set today) that
+    it lacks: keys the toolkit gained since the run started, at the set's values."""
+    added = {k: current.get(k) for k in current.keys() if k not in stored}
+    if not added:
+        return stored
+    logging.info("The run's stored hparams lack %s: the set's values are used.",
+                 ", ".join(f"{k}={v!r}" for k, v in sorted(added.items())))
+    return stored.extend(**added)
 
 
 def run_info(output_dir):

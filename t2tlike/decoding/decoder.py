@@ -59,26 +59,17 @@ def trained_hparams(output_dir, hparams_set=None, overrides=""):
     if output_dir and os.path.exists(stored):
         with open(stored, encoding="utf-8") as f:
             hp = HParams.from_json(f.read())
-        added = _added_keys(hp, hparams_set or run_config.run_info(output_dir).get("hparams_set"))
-        return (hp.extend(**added) if added else hp).parse(overrides)
+        set_name = hparams_set or run_config.run_info(output_dir).get("hparams_set")
+        try:
+            hp = run_config.with_added_keys(hp, create_hparams(set_name)) if set_name else hp
+        except UserError:   # the set is not registered (any more): the stored keys only
+            pass
+        return hp.parse(overrides)
     if not hparams_set:
         where = f"{stored} does not exist" if output_dir else "no output_dir was given"
         raise UserError(f"missing required flag(s): --hparams_set ({where}, so the model's "
                         "hparams set must be named).")
     return create_hparams(hparams_set, overrides)
-
-
-def _added_keys(stored, hparams_set):
-    """{key: value} of set `hparams_set`'s keys that `stored` lacks ({} without the set)."""
-    try:
-        current = create_hparams(hparams_set) if hparams_set else None
-    except UserError:
-        return {}
-    added = {k: current.get(k) for k in current.keys() if k not in stored} if current else {}
-    if added:
-        logging.info("The run's hparams lack %s: set %s's values are used.",
-                     ", ".join(f"{k}={v!r}" for k, v in sorted(added.items())), hparams_set)
-    return added
 
 
 def checkpoint_prefix(path, run_dir=False):
