@@ -3,8 +3,9 @@
 Inputs are encoded with the problem's encoder and end in EOS; an input longer than the
 decode hparam `max_input_size` keeps its first ids, with a warning (t2t-decoder's default
 is the problem's training max_length). A file is streamed: read `buffer_size` lines at a
-time, each buffer decoded in batches of sentences sorted by length (less padding) and its
-outputs written in the input's order as soon as it is done, so memory holds one buffer.
+time, each buffer decoded in batches of sentences sorted by length (less padding),
+`parallel_batches` batches at once, and its outputs written in the input's order as soon
+as it is done, so memory holds one buffer.
 A file output goes to `<file>.incomplete`, renamed when every line is done; a run killed
 part-way continues after the outputs already there (`resume`). A classifier
 ("class_label" targets) outputs one class id per input, which the targets encoder turns
@@ -21,6 +22,7 @@ A dataset split's examples are decoded with `Decoder.decode_examples` and scored
 `score_report` (exact match and sacreBLEU). `trained_hparams` and `checkpoint_prefix`
 find what a run stored; decoding one task of a multi-problem is in decoding/tasks.py.
 """
+import concurrent.futures
 import itertools
 import os
 import sys
@@ -43,10 +45,11 @@ def decode_hparams(overrides=""):
     hypotheses (fairseq's rule), instead of T2T's bound (see decoding/beam_search.py);
     buffer_size: lines of a file read and decoded at a time (fairseq's --buffer-size);
     max_input_size: inputs are cut to this many ids (<= 0: not cut; t2t-decoder turns the
-    default -1 into the problem's max_length)."""
+    default -1 into the problem's max_length); parallel_batches: batches decoded at once
+    (see `Decoder.decode_encoded`; 0: `auto_parallel_batches()`)."""
     hp = HParams(beam_size=4, alpha=0.6, return_beams=False, extra_length=100, batch_size=32,
                  num_samples=-1, max_input_size=-1, write_beam_scores=False,
-                 delimiter="\n", early_stopping=False, buffer_size=10000)
+                 delimiter="\n", early_stopping=False, buffer_size=10000, parallel_batches=0)
     return hp.parse(overrides) if overrides else hp
 
 
@@ -108,6 +111,13 @@ def prompt_from_target(target_ids):
     return list(target_ids[:len(target_ids) // 2])
 
 
+def auto_parallel_batches():
+    """parallel_batches=0: as many batches at once as the process may use CPU cores, at
+    most 4."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(max(cores or 1, 1), 4)
+
+
 def outputs_class_ids(model, class_label=None):
     """Whether `model`'s outputs are class ids, kept whole (0 and 1 are classes there, not
     PAD and EOS): `class_label` when given (a multi-task model says it per task), else
@@ -143,6 +153,7 @@ class Decoder:
         spec = [tf.TensorSpec([None, None], tf.int32)]
         # The searches are explicit tf.while_loops: traced without AutoGraph (tracing.py).
         self._infer = tracing.Function(infer, input_signature=spec)
+        self.parallel_batches()   # a bad value fails before any decoding
         self.cut_inputs = 0   # inputs longer than max_input_size, cut to it
 
     def decode_ids(self, batch_ids):
@@ -184,20 +195,50 @@ class Decoder:
 
     def decode_encoded(self, encoded, log=True):
         """Id lists as `encode` makes them (inputs ending in EOS, or prompts) -> decoded
-        texts, in order; batched by sorted length."""
+        texts, in order. They are batched by sorted length, and `parallel_batches` batches
+        are decoded at once, longest first: a beam step is many small ops, most of which
+        use one core, so a second batch in flight keeps the other cores busy. Each
+        sentence's result is the same as decoded alone in its batch."""
         order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-        results = [None] * len(encoded)
         bs = max(int(self.hparams.batch_size), 1)
+        batches = [order[b:b + bs] for b in range(0, len(order), bs)][::-1]
+        results = [None] * len(encoded)
         start, done = time.time(), 0
-        for b in range(0, len(order), bs):
-            chunk = order[b:b + bs]
-            for i, beams in zip(chunk, self.decode_ids([encoded[i] for i in chunk])):
+        for chunk, decoded in self._decode_batches(encoded, batches):
+            for i, beams in zip(chunk, decoded):
                 results[i] = beams
             done += len(chunk)
             if log:
                 logging.info("decoded %d/%d sentences (%.1f sentences/s)", done, len(order),
                              done / max(time.time() - start, 1e-9))
         return [self._format(beams) for beams in results]
+
+    def _decode_batches(self, encoded, batches):
+        """Yields (batch, decode_ids of its sentences) for batches (lists of indices into
+        `encoded`) as each is done, `parallel_batches` at a time."""
+        workers = min(self.parallel_batches(), len(batches))
+        if workers <= 1:
+            for chunk in batches:
+                yield chunk, self.decode_ids([encoded[i] for i in chunk])
+            return
+        self._infer.get_concrete_function()   # traced here: Keras's state is per thread
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            futures = {pool.submit(self.decode_ids, [encoded[i] for i in chunk]): chunk
+                       for chunk in batches}
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    yield futures[future], future.result()
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+
+    def parallel_batches(self):
+        """Batches decoded at once: the decode hparam, or for 0 `auto_parallel_batches()`."""
+        wanted = int(self.hparams.parallel_batches)
+        if wanted < 0:
+            raise UserError(f"parallel_batches={wanted}: expected 0 (auto) or a number of "
+                            "batches >= 1; set it with --decode_hparams=parallel_batches=N.")
+        return wanted or auto_parallel_batches()
 
     def _format(self, beams):
         if not self.hparams.return_beams:

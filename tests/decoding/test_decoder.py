@@ -3,6 +3,9 @@ a buffer at a time and a killed decode resumes; long inputs are cut; scoring;
 checkpoints and hparams of a run; restore errors."""
 import json
 import os
+import threading
+
+import keras
 
 import numpy as np
 import pytest
@@ -10,9 +13,13 @@ import sacrebleu
 import tensorflow as tf
 
 import t2tlike.models  # noqa: F401  (registers the hparams sets)
+from data_generators.problem import default_problem_hparams
+from data_generators.text_encoder import ByteTextEncoder
 from t2tlike.decoding import decoder as decoder_lib
 from t2tlike.errors import UserError
 from t2tlike.hparams import create_hparams
+from t2tlike.t2t_model import build_model
+from helpers import tiny_transformer_hparams
 
 
 class _EchoModel:
@@ -71,6 +78,42 @@ def test_a_file_is_decoded_a_buffer_at_a_time_and_written_as_it_goes(tmp_path, m
     assert seen == [(3, 0), (3, 3), (1, 6)]    # at most 3 lines held; each buffer written
     assert dst.read_text() == "\n".join(LINES) + "\n"
     assert not (tmp_path / "out.txt.incomplete").exists()
+
+
+def test_parallel_batches_are_decoded_at_once_longest_first_and_keep_the_order(monkeypatch):
+    decoder, started = _decoder(parallel_batches=2), []
+    together = threading.Barrier(2, timeout=10)   # breaks unless two batches run at once
+    real = decoder.decode_ids
+
+    def decode_ids(batch):
+        started.append(max(len(ids) for ids in batch))
+        together.wait()
+        return real(batch)
+    monkeypatch.setattr(decoder, "decode_ids", decode_ids)
+    lines = LINES + ["c"]                                    # 8 lines: 4 batches of 2
+    assert decoder.decode_lines(lines) == lines
+    assert len(started) == 4 and started[0] == max(len(x.split()) + 1 for x in lines)
+    with pytest.raises(UserError, match="parallel_batches=-1: expected 0"):
+        _decoder(parallel_batches=-1)
+
+
+def test_batches_decoded_at_once_give_the_beams_and_scores_of_one_at_a_time():
+    """A tiny untrained Transformer, one tf.function called from two threads."""
+    keras.utils.set_random_seed(0)
+    php = default_problem_hparams()
+    php.modality = {"inputs": "symbol", "targets": "symbol"}
+    php.vocab_size = {"inputs": 258, "targets": 258}
+    model = build_model("transformer", tiny_transformer_hparams(), php)
+    model({"inputs": tf.constant([[2, 1]]), "targets": tf.constant([[2, 1]])})
+    lines = ["abc", "hello there", "x", "", "zzzz zz", "the cat sat", "ünï", "qq"]
+    hp = decoder_lib.decode_hparams("beam_size=2,extra_length=4,batch_size=2,"
+                                    "return_beams=True,write_beam_scores=True")
+    decoder = decoder_lib.Decoder(model, ByteTextEncoder(), ByteTextEncoder(), hp)
+    outputs = []
+    for n in (1, 3):
+        decoder.hparams = hp.replace(parallel_batches=n)
+        outputs.append(decoder.decode_lines(lines))
+    assert outputs[0] == outputs[1] and len(set(outputs[0])) > 4
 
 
 class Killed(BaseException):
