@@ -48,9 +48,11 @@ flags.DEFINE_string("task", None, "t2t-decoder, t2t-exporter: the task of a mult
 flags.DEFINE_bool("registry_help", False, "List every registered name and exit.")
 flags.DEFINE_integer("random_seed", None, "Random seed (unset: not seeded).")
 flags.DEFINE_integer("intra_op_parallelism_threads", 0, "Threads one op (a matmul) may use "
-                     "on the CPU; 0: TensorFlow's default, one per core.")
+                     "on the CPU; 0: TensorFlow's default, one per core (t2t-decoder on more "
+                     "than one batch: 1, see the decode hparam parallel_batches).")
 flags.DEFINE_integer("inter_op_parallelism_threads", 0, "Ops that may run at once on the "
-                     "CPU; 0: TensorFlow's default, one per core.")
+                     "CPU; 0: TensorFlow's default, one per core (t2t-decoder on more than "
+                     "one batch: parallel_batches).")
 app.define_help_flags()
 
 
@@ -143,6 +145,22 @@ def _set_threads():
     if run_config.set_cpu_threads(intra, inter):
         logging.info("CPU threads: intra-op %s, inter-op %s.", intra or "default",
                      inter or "default")
+
+
+def threads_unless_given(threads, why):
+    """Sets the CPU threads (intra-op, inter-op) `threads` (None: nothing), for reason
+    `why`, when both thread flags were left at 0 and TensorFlow has not started its
+    threads yet (user code may have run an op)."""
+    if threads is None or FLAGS.intra_op_parallelism_threads or \
+            FLAGS.inter_op_parallelism_threads:
+        return
+    from t2tlike import run_config
+    try:
+        run_config.set_cpu_threads(*threads)
+    except RuntimeError:
+        return
+    logging.info("CPU threads: intra-op %d, inter-op %d (%s; the thread flags choose "
+                 "others).", *threads, why)
 
 
 def require(*names):

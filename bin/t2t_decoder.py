@@ -10,7 +10,10 @@ problem's data (default: dev) and reports exact-match accuracy against its targe
 --decode_from_file is streamed (`buffer_size` lines at a time, written in order as each
 buffer is done); a run that was killed continues with --decode_resume. An input longer
 than the decode hparam max_input_size (default -1: the problem's max_length for the
-run's hparams; 0: no limit) is cut to it, with a warning.
+run's hparams; 0: no limit) is cut to it, with a warning. The decode hparam
+parallel_batches batches (default one per CPU core) are decoded at once; for an input of
+more than one batch, with the thread flags at 0, each op then runs on one thread, one
+batch per core.
 
 For a problem without inputs (a language model, e.g. a Text2SelfProblem or tfds:lm1b),
 each line of --decode_from_file / --decode_interactive is a prompt (possibly empty) that
@@ -24,6 +27,7 @@ index) picks the task: each input line gets that task's tag in front (lines may 
 start with a tag themselves, `<task:NAME> text`), and --decode_split reads that task's
 split.
 """
+import itertools
 import os
 import time
 
@@ -68,6 +72,9 @@ def main(argv):
     if FLAGS.decode_resume and not (FLAGS.decode_from_file and FLAGS.decode_to_file):
         raise UserError("--decode_resume continues a --decode_to_file of a "
                         "--decode_from_file: give both.")
+    if not FLAGS.decode_interactive and _more_than_one_batch(dhp):
+        cli.threads_unless_given(decoder_lib.batch_threads(dhp),
+                                 "one core per batch, parallel_batches at once")
     task = tasks.task_index(problem, FLAGS.task)
     encoders = tasks.feature_encoders(problem, FLAGS.data_dir, task)
     checkpoint, hparams, model, dhp = cli.restore_trained_model(problem, dhp)
@@ -101,6 +108,19 @@ def main(argv):
     hypotheses, references = decoder.decode_examples(examples.as_numpy_iterator(),
                                                      FLAGS.decode_to_file)
     print(decoder_lib.score_report(hypotheses, references))
+
+
+def _more_than_one_batch(dhp):
+    """Whether the decode holds more than one batch: the first lines of --decode_from_file
+    tell (and num_samples); a split's size is not known up front, so only num_samples."""
+    size = max(int(dhp.batch_size), 1)
+    if 0 < dhp.num_samples <= size:
+        return False
+    if not FLAGS.decode_from_file:
+        return True
+    from t2tlike.files import read_lines
+    head = itertools.islice(read_lines(FLAGS.decode_from_file, "--decode_from_file"), size + 1)
+    return sum(1 for _ in head) > size
 
 
 def console_main():

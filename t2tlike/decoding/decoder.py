@@ -46,7 +46,7 @@ def decode_hparams(overrides=""):
     buffer_size: lines of a file read and decoded at a time (fairseq's --buffer-size);
     max_input_size: inputs are cut to this many ids (<= 0: not cut; t2t-decoder turns the
     default -1 into the problem's max_length); parallel_batches: batches decoded at once
-    (see `Decoder.decode_encoded`; 0: `auto_parallel_batches()`)."""
+    (see `Decoder.decode_encoded`; 0: one per CPU core, at most 8)."""
     hp = HParams(beam_size=4, alpha=0.6, return_beams=False, extra_length=100, batch_size=32,
                  num_samples=-1, max_input_size=-1, write_beam_scores=False,
                  delimiter="\n", early_stopping=False, buffer_size=10000, parallel_batches=0)
@@ -111,11 +111,28 @@ def prompt_from_target(target_ids):
     return list(target_ids[:len(target_ids) // 2])
 
 
-def auto_parallel_batches():
-    """parallel_batches=0: as many batches at once as the process may use CPU cores, at
-    most 4."""
+def cpu_cores():
+    """The CPU cores this process may use."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return min(max(cores or 1, 1), 4)
+    return max(cores or 1, 1)
+
+
+def parallel_batches(hparams):
+    """How many batches decode hparams `hparams` decode at once: parallel_batches, or for
+    0 one per CPU core (`cpu_cores()`), at most 8."""
+    wanted = int(hparams.parallel_batches)
+    if wanted < 0:
+        raise UserError(f"parallel_batches={wanted}: expected 0 (one per CPU core) or a number "
+                        "of batches >= 1; set it with --decode_hparams=parallel_batches=N.")
+    return wanted or min(cpu_cores(), 8)
+
+
+def batch_threads(hparams):
+    """The CPU threads (intra-op, inter-op) that decode many batches fastest: one thread per
+    op and `parallel_batches(hparams)` ops at once (each batch's loop on its own core), when
+    that many batches cover every core; else None (TensorFlow's default threads)."""
+    batches = parallel_batches(hparams)
+    return (1, batches) if batches >= cpu_cores() > 1 else None
 
 
 def outputs_class_ids(model, class_label=None):
@@ -153,7 +170,7 @@ class Decoder:
         spec = [tf.TensorSpec([None, None], tf.int32)]
         # The searches are explicit tf.while_loops: traced without AutoGraph (tracing.py).
         self._infer = tracing.Function(infer, input_signature=spec)
-        self.parallel_batches()   # a bad value fails before any decoding
+        parallel_batches(hparams)   # a bad value fails before any decoding
         self.cut_inputs = 0   # inputs longer than max_input_size, cut to it
 
     def decode_ids(self, batch_ids):
@@ -216,7 +233,7 @@ class Decoder:
     def _decode_batches(self, encoded, batches):
         """Yields (batch, decode_ids of its sentences) for batches (lists of indices into
         `encoded`) as each is done, `parallel_batches` at a time."""
-        workers = min(self.parallel_batches(), len(batches))
+        workers = min(parallel_batches(self.hparams), len(batches))
         if workers <= 1:
             for chunk in batches:
                 yield chunk, self.decode_ids([encoded[i] for i in chunk])
@@ -231,14 +248,6 @@ class Decoder:
             except BaseException:
                 pool.shutdown(wait=False, cancel_futures=True)
                 raise
-
-    def parallel_batches(self):
-        """Batches decoded at once: the decode hparam, or for 0 `auto_parallel_batches()`."""
-        wanted = int(self.hparams.parallel_batches)
-        if wanted < 0:
-            raise UserError(f"parallel_batches={wanted}: expected 0 (auto) or a number of "
-                            "batches >= 1; set it with --decode_hparams=parallel_batches=N.")
-        return wanted or auto_parallel_batches()
 
     def _format(self, beams):
         if not self.hparams.return_beams:

@@ -77,6 +77,45 @@ def test_decoder_from_file_beam_and_greedy_keep_line_order(run_cli, toy_trained,
         assert not (tmp_path / (dst.name + ".tmp")).exists()
 
 
+def test_a_file_of_several_batches_is_decoded_one_core_per_batch(run_cli, toy_trained, tmp_path,
+                                                                   monkeypatch):
+    """With the thread flags at 0, t2t-decoder sets one thread per op and a batch per core
+    for a file of more than one batch, and leaves TensorFlow's threads for one batch."""
+    from absl import flags
+
+    from t2tlike import run_config
+    from t2tlike.decoding import decoder as decoder_lib
+    from t2tlike_cli import cli
+    data_dir, out_dir = toy_trained
+    src = tmp_path / "in.txt"
+    src.write_text("red cat runs\nsun\nblue bird sings\n")
+    threads = []
+
+    def set_cpu_threads(intra, inter):                 # this process's threads run already
+        if intra or inter:
+            threads.append((intra, inter))
+        return bool(intra or inter)
+    monkeypatch.setattr(run_config, "set_cpu_threads", set_cpu_threads)
+    monkeypatch.setattr(decoder_lib, "cpu_cores", lambda: 2)
+    for batch_size, expected in ((2, [(1, 2)]), (3, [])):
+        threads.clear()
+        code, out, err = run_cli(
+            "t2t-decoder", f"--t2t_usr_dir={USR_DIR}", f"--problem={TOY_PROBLEM}",
+            "--model=transformer", f"--data_dir={data_dir}", f"--output_dir={out_dir}",
+            f"--decode_hparams=beam_size=1,batch_size={batch_size}",
+            f"--decode_from_file={src}", f"--decode_to_file={tmp_path / 'out.txt'}")
+        assert code == 0, err
+        assert threads == expected, batch_size
+        assert ("CPU threads: intra-op 1, inter-op 2 (one core per batch" in err) == \
+            bool(expected)
+    flags.FLAGS.inter_op_parallelism_threads = 4          # the flags win
+    try:
+        cli.threads_unless_given((1, 2), "a test")
+    finally:
+        flags.FLAGS.inter_op_parallelism_threads = 0
+    assert threads == []
+
+
 def test_registry_help_lists_builtins_and_user_registrations(run_cli):
     code, out, err = run_cli("t2t-trainer", "--registry_help", f"--t2t_usr_dir={USR_DIR}")
     assert code == 0, err

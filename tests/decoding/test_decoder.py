@@ -97,6 +97,17 @@ def test_parallel_batches_are_decoded_at_once_longest_first_and_keep_the_order(m
         _decoder(parallel_batches=-1)
 
 
+@pytest.mark.parametrize("cores, wanted, batches, threads", [
+    (2, 0, 2, (1, 2)), (2, 1, 1, None), (2, 3, 3, (1, 3)), (1, 0, 1, None),
+    (16, 0, 8, None), (16, 16, 16, (1, 16))])
+def test_parallel_batches_and_their_threads_follow_the_cores(monkeypatch, cores, wanted,
+                                                             batches, threads):
+    monkeypatch.setattr(decoder_lib, "cpu_cores", lambda: cores)
+    hp = decoder_lib.decode_hparams().replace(parallel_batches=wanted)
+    assert decoder_lib.parallel_batches(hp) == batches
+    assert decoder_lib.batch_threads(hp) == threads
+
+
 def test_batches_decoded_at_once_give_the_beams_and_scores_of_one_at_a_time():
     """A tiny untrained Transformer, one tf.function called from two threads."""
     keras.utils.set_random_seed(0)
