@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from t2tlike import tracing
 from t2tlike.decoding import decoder as decoder_lib
 from t2tlike.decoding.ids import input_ids
 from t2tlike.training import trainer as trainer_lib
@@ -62,7 +63,7 @@ def step_matmul_flops(step_fn, batch):
     one call of `step_fn` on a batch of exactly `batch`'s shapes; a matmul whose shapes
     the graph leaves unknown counts 0, so this never overstates."""
     spec = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), batch)
-    graph = tf.function(step_fn).get_concrete_function(spec).graph
+    graph = tracing.Function(step_fn).get_concrete_function(spec).graph
     return float(sum(_matmul_flops(op) for op in _all_ops(graph)))
 
 

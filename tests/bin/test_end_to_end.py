@@ -80,12 +80,13 @@ def test_decoder_from_file_beam_and_greedy_keep_line_order(run_cli, toy_trained,
 def test_a_file_of_several_batches_is_decoded_one_core_per_batch(run_cli, toy_trained, tmp_path,
                                                                    monkeypatch):
     """With the thread flags at 0, t2t-decoder sets one thread per op and a batch per core
-    for a file of more than one batch, and leaves TensorFlow's threads for one batch."""
+    for a file of more than one batch, and leaves TensorFlow's threads for one batch (or
+    when a flag is given)."""
     from absl import flags
 
     from t2tlike import run_config
     from t2tlike.decoding import decoder as decoder_lib
-    from t2tlike_cli import cli
+    from t2tlike_cli import cli, t2t_decoder
     data_dir, out_dir = toy_trained
     src = tmp_path / "in.txt"
     src.write_text("red cat runs\nsun\nblue bird sings\n")
@@ -97,23 +98,24 @@ def test_a_file_of_several_batches_is_decoded_one_core_per_batch(run_cli, toy_tr
         return bool(intra or inter)
     monkeypatch.setattr(run_config, "set_cpu_threads", set_cpu_threads)
     monkeypatch.setattr(decoder_lib, "cpu_cores", lambda: 2)
-    for batch_size, expected in ((2, [(1, 2)]), (3, [])):
-        threads.clear()
-        code, out, err = run_cli(
-            "t2t-decoder", f"--t2t_usr_dir={USR_DIR}", f"--problem={TOY_PROBLEM}",
-            "--model=transformer", f"--data_dir={data_dir}", f"--output_dir={out_dir}",
-            f"--decode_hparams=beam_size=1,batch_size={batch_size}",
-            f"--decode_from_file={src}", f"--decode_to_file={tmp_path / 'out.txt'}")
-        assert code == 0, err
-        assert threads == expected, batch_size
-        assert ("CPU threads: intra-op 1, inter-op 2 (one core per batch" in err) == \
-            bool(expected)
+    code, out, err = run_cli(
+        "t2t-decoder", f"--t2t_usr_dir={USR_DIR}", f"--problem={TOY_PROBLEM}",
+        "--model=transformer", f"--data_dir={data_dir}", f"--output_dir={out_dir}",
+        "--decode_hparams=beam_size=1,batch_size=2", f"--decode_from_file={src}",
+        f"--decode_to_file={tmp_path / 'out.txt'}")
+    assert code == 0, err
+    assert threads == [(1, 2)]
+    assert "CPU threads: intra-op 1, inter-op 2 (one core per batch" in err
+    # the flags as that run left them: one batch of 3 lines, or 2 samples, keep the threads
+    assert t2t_decoder._more_than_one_batch(decoder_lib.decode_hparams("batch_size=2"))
+    for decode in ("batch_size=3", "batch_size=2,num_samples=2"):
+        assert not t2t_decoder._more_than_one_batch(decoder_lib.decode_hparams(decode))
     flags.FLAGS.inter_op_parallelism_threads = 4          # the flags win
     try:
         cli.threads_unless_given((1, 2), "a test")
     finally:
         flags.FLAGS.inter_op_parallelism_threads = 0
-    assert threads == []
+    assert threads == [(1, 2)]
 
 
 def test_registry_help_lists_builtins_and_user_registrations(run_cli):
