@@ -10,6 +10,7 @@ variants:
   keras_dense   Keras's Dense call (a 3-D matmul through tensordot, tf.matmul's
                 gradient) instead of layers/dense.py's
   with_pads     the feed-forward networks on every position (use_pad_remover off)
+  keras_adam    Keras's Adam update (elementwise ops) instead of the fused ResourceApplyAdam
 
 A speed figure, not a test; see docs/benchmarks.md.
 
@@ -26,7 +27,8 @@ flags.DEFINE_string("model", "transformer", "registered model")
 flags.DEFINE_string("hparams_set", "transformer_small", "registered hparams set")
 flags.DEFINE_string("hparams", "num_hidden_layers=3,batch_size=4096", "overrides")
 flags.DEFINE_string("data_dir", None, "generated data of --problem")
-flags.DEFINE_list("variants", ["this", "keras_dense", "with_pads"], "what to time")
+flags.DEFINE_list("variants", ["this", "keras_dense", "with_pads", "keras_adam"],
+                  "what to time")
 flags.DEFINE_integer("rounds", 12, "timed steps per variant (after one warm-up step each)")
 flags.DEFINE_integer("batches", 8, "real batches, used in turn")
 FLAGS = flags.FLAGS
@@ -60,13 +62,19 @@ def main(argv):
     for variant in FLAGS.variants:   # each traced at its first call, under its settings
         if variant == "keras_dense":
             dense.Dense.call = keras.layers.Dense.call
+        optimizer, fused = trainer.optimizer, type(trainer.optimizer)
+        if variant == "keras_adam":   # the same slots, Keras's update_step while tracing
+            optimizer.__class__ = keras.optimizers.Adam
         step = tf.function(trainer.train_step_fn(), input_signature=[spec])
+        start = time.perf_counter()
         if variant == "with_pads":
             with benchmark.every_position(trainer.model):
                 float(step(batches[0])[1])
         else:
             float(step(batches[0])[1])
-        dense.Dense.call = saved_call
+        print(f"{variant}: first call (trace, graph optimization, one step) "
+              f"{time.perf_counter() - start:.2f} s", flush=True)
+        dense.Dense.call, optimizer.__class__ = saved_call, fused
         steps[variant] = step
 
     times = {variant: [] for variant in steps}

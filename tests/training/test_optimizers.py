@@ -85,3 +85,33 @@ def test_multistep_adam_is_t2ts_name_for_adam(hp):
 def test_bad_accumulate_steps_is_one_clear_error(hp, bad):
     with pytest.raises(UserError, match="optimizer_multistep_accumulate_steps"):
         _create(hp.replace(optimizer_multistep_accumulate_steps=bad), 0.1)
+
+
+def test_adam_is_one_fused_op_per_weight_and_follows_keras_adam(hp):
+    """Five steps of the fused update against Keras's elementwise one, on a schedule's
+    learning rate, from the same start; a sparse gradient takes Keras's own update."""
+    rng = np.random.default_rng(0)
+    start = [rng.standard_normal(s).astype("float32") for s in ([40, 30], [30])]
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.01, 2, 0.5)
+    results = {}
+    for cls in (keras.optimizers.Adam, optimizers.FusedAdam):
+        weights = [keras.Variable(w) for w in start]
+        opt = cls(learning_rate=schedule, beta_2=0.997, epsilon=1e-9)
+        step = tf.function(lambda grads: opt.apply_gradients(zip(grads, weights)))
+        for i in range(5):
+            step([tf.constant(np.random.default_rng(i).standard_normal(w.shape), tf.float32)
+                  for w in start])
+        results[cls] = [w.numpy() for w in weights + opt._momentums + opt._velocities]
+        ops = step.get_concrete_function(
+            [tf.TensorSpec(w.shape, tf.float32) for w in start]).graph.get_operations()
+        if cls is optimizers.FusedAdam:
+            assert sum(op.type == "ResourceApplyAdam" for op in ops) == 2
+    assert np.abs(results[optimizers.FusedAdam][0] - start[0]).mean() > 1e-2   # they moved
+    for keras_adam, fused in zip(results[keras.optimizers.Adam], results[optimizers.FusedAdam]):
+        np.testing.assert_allclose(fused, keras_adam, rtol=1e-5, atol=1e-6)
+
+    table = keras.Variable(np.ones([4, 3], "float32"))
+    opt = _create(hp, 0.1)
+    tf.function(lambda: opt.apply_gradients(
+        [(tf.IndexedSlices(tf.ones([1, 3]), tf.constant([2]), tf.constant([4, 3])), table)]))()
+    assert (table.numpy()[2] < 1.0).all() and (np.delete(table.numpy(), 2, 0) == 1.0).all()
