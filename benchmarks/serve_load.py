@@ -1,12 +1,13 @@
 """Benchmark: an export's decoding speed in-process and through t2t-serve under load.
 
   python benchmarks/serve_load.py --export=$O/export --input=test.en \
-      [--reference=decoder.txt] [--clients=1,8,64] [--batch_size=64]
+      [--reference=decoder.txt] [--clients=1,8,64] [--batch_size=64] \
+      [--num_batch_threads=0] [--skip_in_process]
 
 1. serving.Translator on the newest export under --export: the whole --input in batches
    of --batch_size, after one warm-up batch -> sentences/s (the SavedModel's own speed).
-2. t2t-serve (a child process, a free loopback port, --max_batch_size=--batch_size and its
-   default batch_timeout_micros) and, for each --clients count, that many concurrent
+2. t2t-serve (a child process, a free loopback port, --max_batch_size=--batch_size,
+   --num_batch_threads, and its default batch_timeout_micros) and, for each --clients count, that many concurrent
    clients (aiohttp), each sending one sentence per request and the next as soon as the
    answer comes, until every line of --input is answered -> sentences/s and the latency
    of a request (p50, p99). Then SIGTERM; the server must exit 0.
@@ -40,10 +41,11 @@ def in_process(export, lines, batch_size):
     return outputs, time.monotonic() - began, translate.export_dir
 
 
-def start_server(base, batch_size):
+def start_server(base, batch_size, num_batch_threads):
     proc = subprocess.Popen(
         [sys.executable, "-m", "t2tlike_cli.t2t_serve", "--model_name=m",
-         f"--model_base_path={base}", "--port=0", f"--max_batch_size={batch_size}"],
+         f"--model_base_path={base}", "--port=0", f"--max_batch_size={batch_size}",
+         f"--num_batch_threads={num_batch_threads}"],
         stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     found = {}
     ready = threading.Event()
@@ -99,6 +101,10 @@ def main():
     parser.add_argument("--reference", help="t2t-decoder's output for --input")
     parser.add_argument("--clients", default="1,8,64")
     parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--num_batch_threads", type=int, default=0,
+                        help="t2t-serve's (0: its default, one per CPU core)")
+    parser.add_argument("--skip_in_process", action="store_true",
+                        help="only the t2t-serve rows")
     args = parser.parse_args()
     with open(args.input, encoding="utf-8") as f:
         lines = f.read().splitlines()
@@ -112,17 +118,19 @@ def main():
             f"{sum(a == b for a, b in zip(outputs, reference))}/{len(lines)}"
 
     rows = []
-    outputs, seconds, export = in_process(args.export, lines, args.batch_size)
-    rows.append(("Translator (in-process)", f"batches of {args.batch_size}",
-                 len(lines) / seconds, None, None, same(outputs)))
-    print(f"export {export}; {len(lines)} lines", flush=True)
-    proc, port = start_server(args.export, args.batch_size)
+    if not args.skip_in_process:
+        outputs, seconds, export = in_process(args.export, lines, args.batch_size)
+        rows.append(("Translator (in-process)", f"batches of {args.batch_size}",
+                     len(lines) / seconds, None, None, same(outputs)))
+        print(f"export {export}; {len(lines)} lines", flush=True)
+    proc, port = start_server(args.export, args.batch_size, args.num_batch_threads)
     url = f"http://127.0.0.1:{port}/v1/models/m:predict"
     try:
         for clients in (int(c) for c in args.clients.split(",")):
             outputs, seconds, latencies = asyncio.run(load(url, lines, clients))
             p50, p99 = np.percentile(latencies, [50, 99])
-            rows.append(("t2t-serve", f"{clients} clients, 1 line each", len(lines) / seconds,
+            rows.append((f"t2t-serve, num_batch_threads={args.num_batch_threads}",
+                         f"{clients} clients, 1 line each", len(lines) / seconds,
                          p50, p99, same(outputs)))
             print(json.dumps(rows[-1]), flush=True)
     finally:

@@ -21,6 +21,12 @@ HPARAMS_FILE = "hparams.json"
 GIN_FILE = "operative_config.gin"
 
 
+def cpu_cores():
+    """The CPU cores this process may use."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(cores or 1, 1)
+
+
 def set_cpu_threads(intra, inter):
     """T2T's --intra_op_parallelism_threads / --inter_op_parallelism_threads: 0 keeps
     TensorFlow's default (one thread per core). Call before TensorFlow runs its first op.

@@ -37,6 +37,7 @@ from t2tlike.errors import UserError
 from t2tlike.files import atomic_write, read_lines
 from t2tlike.hparams import HParams, create_hparams
 from t2tlike.layers import modalities
+from t2tlike.run_config import cpu_cores
 
 
 def decode_hparams(overrides=""):
@@ -109,12 +110,6 @@ def prompt_from_target(target_ids):
     """A target's ids (EOS and padding already cut) -> the prompt a language model is
     given when a dataset split is decoded: the first half (rounded down)."""
     return list(target_ids[:len(target_ids) // 2])
-
-
-def cpu_cores():
-    """The CPU cores this process may use."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(cores or 1, 1)
 
 
 def parallel_batches(hparams):

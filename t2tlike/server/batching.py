@@ -2,10 +2,12 @@
 
 TensorFlow Serving's batching parameters, same names and meaning: a batch is closed when
 it holds `max_batch_size` instances or when `batch_timeout_micros` have passed since its
-first request arrived, whichever comes first; `num_batch_threads` batches run at once. A
-request is never split across batches unless it alone is larger than `max_batch_size`
-(then it runs in chunks of that size). The model runs in worker threads, the event loop
-only queues and answers.
+first request arrived, whichever comes first; `num_batch_threads` batches run at once.
+Batches are formed one at a time, so concurrent requests fill one batch rather than
+several half-empty ones, and the next batch fills while others run. A request is never
+split across batches unless it alone is larger than `max_batch_size` (then it runs in
+chunks of that size). The model runs in worker threads, the event loop only queues and
+answers.
 
 `run(instances) -> per-instance results` may raise for a whole batch; then every request
 of that batch is run again alone, so a request that fails inside the model fails alone
@@ -27,6 +29,7 @@ class Batcher:
         self._held = None   # a request taken from the queue that did not fit the last batch
         self._draining = asyncio.Event()
         self._on_batch = on_batch or (lambda size, seconds: None)
+        self._forming = asyncio.Lock()   # one batch is formed at a time
         self._workers = [asyncio.ensure_future(self._work())
                          for _ in range(max(int(num_batch_threads), 1))]
 
@@ -88,7 +91,8 @@ class Batcher:
     async def _work(self):
         loop = asyncio.get_running_loop()
         while True:
-            batch = await self._collect()
+            async with self._forming:
+                batch = await self._collect()
             try:
                 await self._answer(loop, batch)
             finally:

@@ -14,18 +14,22 @@ import signal
 from absl import logging
 from aiohttp import web
 
+from t2tlike.run_config import cpu_cores
 from t2tlike.server import rest, servables
 
 
 class Server:
-    """Serves `models` ({name: base path}) over HTTP on `host`:`port` (0: a free port)."""
+    """Serves `models` ({name: base path}) over HTTP on `host`:`port` (0: a free port);
+    `num_batch_threads` batches run at once (0: one per CPU core, at most 8)."""
 
     def __init__(self, models, host="127.0.0.1", port=8501, max_batch_size=64,
-                 batch_timeout_micros=10000, num_batch_threads=1, max_input_length=-1,
+                 batch_timeout_micros=10000, num_batch_threads=0, max_input_length=-1,
                  poll_seconds=1.0, report_seconds=60.0, shutdown_timeout=60.0,
                  request_timeout_seconds=0.0):
+        # 0: one batch per CPU core at once (at most 8), TensorFlow Serving's default
+        num_batch_threads = int(num_batch_threads) or min(cpu_cores(), 8)
         self._executor = concurrent.futures.ThreadPoolExecutor(
-            max(int(num_batch_threads), 1), thread_name_prefix="model")
+            num_batch_threads, thread_name_prefix="model")
         batching = dict(max_batch_size=max_batch_size,
                         batch_timeout_micros=batch_timeout_micros,
                         num_batch_threads=num_batch_threads)

@@ -98,3 +98,31 @@ def test_close_answers_everything_queued(threads):
                           num_batch_threads=threads)
     assert results == [[2 * i] for i in range(10)]
     assert sum(map(len, calls)) == 10
+
+
+def test_two_batch_threads_fill_one_batch_at_a_time_and_run_two_at_once():
+    """8 requests arriving one by one, batches of 4, 2 threads: two full calls (not
+    partial ones formed side by side), and both calls in the model at the same time."""
+    import threading
+    both_in = threading.Barrier(2, timeout=10)
+    calls = []
+
+    def model(instances):
+        calls.append(list(instances))
+        both_in.wait()   # raises BrokenBarrierError unless two calls overlap
+        return [2 * x for x in instances]
+
+    async def main():
+        with concurrent.futures.ThreadPoolExecutor(2) as executor:
+            batcher = Batcher(model, executor, max_batch_size=4,
+                              batch_timeout_micros=30_000_000, num_batch_threads=2)
+            try:
+                pending = []
+                for i in range(8):   # one by one, as clients arrive
+                    pending.append(asyncio.ensure_future(batcher.submit([i])))
+                    await asyncio.sleep(0.01)
+                return await asyncio.gather(*pending)
+            finally:
+                await batcher.close()
+    assert asyncio.run(main()) == [[2 * i] for i in range(8)]
+    assert sorted(calls) == [[0, 1, 2, 3], [4, 5, 6, 7]]
