@@ -87,6 +87,14 @@ class EncoderLayer(keras.layers.Layer):
         self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_ffn", **sub)
         self.drop = Dropout(dropout, **sub)
 
+    def build(self, input_shape):
+        """Weights from x's shape [batch, len, hidden], in the order of `call` (without
+        a build, Keras would trace the whole call symbolically to create them)."""
+        self.norm1.build(input_shape)
+        self.self_attention.build(input_shape)
+        self.norm2.build(input_shape)
+        self.ffn.build(input_shape)
+
     def call(self, x, bias, training=False, rows=None):
         """x [batch, len, hidden]; bias [batch, 1, 1, len] (padding_bias: 0 for tokens, a
         large negative number for pads); rows: the tokens' positions for the feed-forward
@@ -125,6 +133,17 @@ class DecoderLayer(keras.layers.Layer):
         self.ffn = FeedForward(hidden_size, filter_size, relu_dropout, name="ffn", **sub)
         self.norm3 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_ffn", **sub)
         self.drop = Dropout(dropout, **sub)
+
+    def build(self, input_shape):
+        """Weights from x's shape [batch, tgt_len, hidden] (the memory is as wide), in the
+        order of `call`."""
+        self.norm1.build(input_shape)
+        self.self_attention.build(input_shape)
+        if self.has_memory:
+            self.norm2.build(input_shape)
+            self.encdec_attention.build(input_shape, input_shape)
+        self.norm3.build(input_shape)
+        self.ffn.build(input_shape)
 
     def call(self, x, memory, self_bias, memory_bias, training=False, rows=None):
         """x [batch, tgt_len, hidden]; memory [batch, in_len, hidden] or None; self_bias
@@ -185,6 +204,12 @@ class EncoderStack(keras.layers.Layer):
     def stack(self):
         return [getattr(self, f"layer_{i}") for i in range(self.num_layers)]
 
+    def build(self, input_shape):
+        """Every layer's weights from x's shape [batch, len, hidden]."""
+        for layer in self.stack:
+            layer.build(input_shape)
+        self.norm.build(input_shape)
+
     def call(self, x, mask, training=False):
         """x [batch, len, hidden]; mask [batch, len] (1 = token, 0 = pad) -> [batch, len,
         hidden]. With `pad_remover`, training runs the feed-forward networks on the tokens
@@ -227,6 +252,12 @@ class DecoderStack(keras.layers.Layer):
     @property
     def stack(self):
         return [getattr(self, f"layer_{i}") for i in range(self.num_layers)]
+
+    def build(self, input_shape):
+        """Every layer's weights from x's shape [batch, len, hidden]."""
+        for layer in self.stack:
+            layer.build(input_shape)
+        self.norm.build(input_shape)
 
     def call(self, x, memory=None, memory_mask=None, training=False, targets_mask=None):
         """x [batch, tgt_len, hidden] (shifted targets); memory [batch, in_len, hidden] and

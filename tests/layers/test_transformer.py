@@ -187,3 +187,33 @@ def test_checkpoint_holds_every_weight(tmp_path):
     saved = [name for name, _ in tf.train.list_variables(path) if "/.ATTRIBUTES/" in name
              and not name.startswith("save_counter")]
     assert len(saved) == len(enc.weights) + len(dec.weights)
+
+
+@pytest.mark.parametrize("stack", ["encoder", "decoder", "decoder_without_memory"])
+def test_a_stack_builds_from_a_shape_the_weights_its_first_call_creates(stack):
+    """build((None, None, hidden)) creates every weight of every layer, in the order (so
+    with the values, under one seed) that a first call creates them; Keras then needs no
+    symbolic run of the call to build the stack."""
+    def make():
+        keras.utils.set_random_seed(0)
+        if stack == "encoder":
+            return EncoderStack(**STACK, max_relative_position=2)
+        return DecoderStack(**STACK, has_memory=stack == "decoder")
+
+    def run(layer):
+        if stack == "encoder":
+            return layer(randn(2, 5, 16), mask=tf.ones([2, 5]))
+        if stack == "decoder":
+            return layer(randn(2, 4, 16), randn(2, 7, 16, seed=1), memory_mask=tf.ones([2, 7]))
+        return layer(randn(2, 4, 16))
+
+    built = make()
+    built.build((None, None, 16))
+    assert built.built and all(layer.built for layer in built.stack)
+    called = make()
+    run(called)
+    path = lambda v: v.path.split("/", 1)[1]   # noqa: E731  (without the stack's own name)
+    assert [path(v) for v in built.weights] == [path(v) for v in called.weights]
+    for mine, theirs in zip(built.weights, called.weights):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    np.testing.assert_allclose(run(built).numpy(), run(called).numpy(), rtol=1e-6, atol=1e-6)
