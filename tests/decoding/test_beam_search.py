@@ -357,8 +357,9 @@ def test_greedy_rows_stop_at_their_own_max_length():
     assert ids.numpy().tolist() == [[3, 2, 2, 0, 0], [3, 3, 3, 2, 2], [2, 2, 0, 0, 0]]
 
 
-@pytest.mark.parametrize("k", [None, 1, 2, 3])
-@pytest.mark.parametrize("seed", range(3))
+# Greedy on every table; beams of 1, 2 and 3 on some of them (a beam case costs more).
+@pytest.mark.parametrize("k, seed", [(None, 0), (None, 1), (None, 2), (1, 0), (2, 1), (3, 2),
+                                     (3, 0)])
 def test_prompted_rows_decode_as_they_would_alone(k, seed):
     """Batched rows with prompts and limits of different lengths give what each row gives
     by itself with decode_length = its limit (zeros after, scores equal)."""

@@ -19,6 +19,7 @@ from t2tlike.decoding import decoder as decoder_lib
 from t2tlike.decoding.ids import cut_at_eos
 from t2tlike.hparams import create_hparams
 from t2tlike.t2t_model import T2TModel
+from t2tlike.tracing import Function
 from t2tlike.training.trainer import Trainer
 
 RUN, LETTERS = helpers.RUN, helpers.LETTERS
@@ -65,13 +66,26 @@ def lm_decoder(model, overrides=""):
     return decoder_lib.Decoder(model, None, text_encoder.ByteTextEncoder(), hp)
 
 
-def infer(model, prompts, **kwargs):
-    """model.infer on byte-encoded prompts, right-padded -> (outputs, scores) as numpy."""
+@pytest.fixture(scope="module")
+def decoders(model):
+    """overrides -> lm_decoder(model, overrides), made once (each traces its search)."""
+    cache = {}
+
+    def get(overrides):
+        if overrides not in cache:
+            cache[overrides] = lm_decoder(model, overrides)
+        return cache[overrides]
+    return get
+
+
+def infer(model, prompts, infer_fn=None, **kwargs):
+    """model.infer on byte-encoded prompts, right-padded -> (outputs, scores) as numpy.
+    infer_fn: called on the prompts' ids instead (a traced model.infer, say)."""
     ids = [[b + 2 for b in p.encode()] for p in prompts]
     width = max(len(x) for x in ids)
     targets = tf.constant([x + [0] * (width - len(x)) for x in ids], tf.int32,
                           shape=[len(ids), width])
-    out = model.infer({"targets": targets}, **kwargs)
+    out = infer_fn(targets) if infer_fn else model.infer({"targets": targets}, **kwargs)
     return out["outputs"].numpy(), out["scores"].numpy()
 
 
@@ -81,14 +95,14 @@ def text(ids):
 
 # -- what the continuations are ---------------------------------------------------------------
 @pytest.mark.parametrize("beam_size", [1, 2])
-def test_prompts_are_continued_and_included_in_the_output(model, beam_size):
-    decoder = lm_decoder(model, f"beam_size={beam_size}")
+def test_prompts_are_continued_and_included_in_the_output(decoders, beam_size):
+    decoder = decoders(f"beam_size={beam_size}")
     assert not decoder.has_inputs
     assert decoder.decode_lines(PROMPTS) == [run_of(p) for p in PROMPTS]
     # extra_length bounds the continuation: prompt length + extra_length ids at most.
     # (Beam search prefers any hypothesis that ended, however unlikely, to a cut one, as
     # T2T's: its output is then not the run.)
-    short = lm_decoder(model, f"beam_size={beam_size},extra_length=2")
+    short = decoders(f"beam_size={beam_size},extra_length=2")
     for prompt, got in zip(PROMPTS, short.decode_lines(PROMPTS)):
         assert got.startswith(prompt) and len(got) <= len(prompt) + 2
         if beam_size == 1:
@@ -96,8 +110,8 @@ def test_prompts_are_continued_and_included_in_the_output(model, beam_size):
 
 
 @pytest.mark.parametrize("beam_size", [1, 2])
-def test_an_empty_prompt_starts_from_nothing(model, beam_size):
-    decoder = lm_decoder(model, f"beam_size={beam_size}")
+def test_an_empty_prompt_starts_from_nothing(decoders, beam_size):
+    decoder = decoders(f"beam_size={beam_size}")
     alone = decoder.decode_lines([""])[0]
     assert is_run(alone), alone
     assert decoder.decode_lines(["", "klm", ""]) == [alone, "klmnopqr", alone]
@@ -109,12 +123,15 @@ def test_an_empty_prompt_starts_from_nothing(model, beam_size):
 def test_a_batch_of_prompts_decodes_as_each_prompt_alone(model, beam_size, extra_length):
     """Right-padded prompts of different lengths: every row gives its own-alone ids and
     score, its padding never enters a continuation, and with a short extra_length each
-    row stops at its own prompt length + extra_length (not the longest row's)."""
+    row stops at its own prompt length + extra_length (not the longest row's). The batch
+    is decoded eagerly, each prompt alone by model.infer traced once (as the Decoder's)."""
     prompts = PROMPTS + [""]
     kwargs = dict(beam_size=beam_size, extra_length=extra_length, return_beams=True)
     outputs, scores = infer(model, prompts, **kwargs)
+    traced = Function(lambda targets: model.infer({"targets": targets}, **kwargs),
+                      input_signature=[tf.TensorSpec([None, None], tf.int32)])
     for row, prompt in enumerate(prompts):
-        one_out, one_scores = infer(model, [prompt], **kwargs)
+        one_out, one_scores = infer(model, [prompt], infer_fn=traced)
         width = one_out.shape[-1]
         assert width == len(prompt) + extra_length
         np.testing.assert_array_equal(outputs[row, :, :width], one_out[0])
@@ -150,9 +167,9 @@ def test_cached_decoding_matches_re_running_the_whole_prefix(model, monkeypatch)
 
 
 # -- prompts from the other entry points ------------------------------------------------------
-def test_interactive_decodes_empty_lines_too(model):
+def test_interactive_decodes_empty_lines_too(decoders):
     out = io.StringIO()
-    lm_decoder(model, "beam_size=1").decode_interactive(io.StringIO("pq\n\n"), out)
+    decoders("beam_size=1").decode_interactive(io.StringIO("pq\n\n"), out)
     lines = out.getvalue().split("\n")
     assert "Type a prompt" in lines[0]
     assert lines[1] == "> pqrstuvw" and lines[2].startswith("> ") and is_run(lines[2][2:])
