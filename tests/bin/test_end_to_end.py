@@ -42,54 +42,42 @@ def test_trainer_writes_checkpoints_config_and_summaries(toy_trained):
     assert any(n.startswith("events.out.tfevents") for n in os.listdir(out_dir / "eval"))
 
 
-def test_trainer_rerun_resumes_instead_of_restarting(run_cli, toy_trained):
-    data_dir, out_dir = toy_trained
-    code, out, err = run_cli(
-        "t2t-trainer", f"--t2t_usr_dir={USR_DIR}", f"--problem={TOY_PROBLEM}",
-        "--model=transformer", f"--hparams_set={TOY_HPARAMS}", f"--data_dir={data_dir}",
-        f"--output_dir={out_dir}", "--train_steps=30")
-    assert code == 0, err
-    assert "Resumed from" in err and "nothing to do" in err
-
-
 @pytest.mark.slow
-def test_decoder_from_file_beam_and_greedy_keep_line_order(run_cli, toy_trained, tmp_path):
+def test_decoder_script_from_file_with_thread_flags_keeps_line_order(toy_trained, tmp_path):
+    """Greedy through the console script, whose thread flags apply before TensorFlow starts
+    (beam search from a file, in this process: the test below)."""
     data_dir, out_dir = toy_trained
     lines = ["red cat runs", "the big dog sleeps over a tree", "sun", "blue bird sings"]
-    src = tmp_path / "in.txt"
+    src, dst = tmp_path / "in.txt", tmp_path / "out.txt"
     src.write_text("\n".join(lines) + "\n")
-    # The thread flags apply before TensorFlow starts: that run is the console script's.
-    for decode_hparams, threads, run in (("beam_size=3,alpha=0.6,batch_size=2", (), run_cli),
-                                         ("beam_size=1,batch_size=3",
-                                          ("--intra_op_parallelism_threads=1",
-                                           "--inter_op_parallelism_threads=2"), run_script)):
-        dst = tmp_path / f"out_{decode_hparams[:11]}.txt"
-        code, out, err = run(
-            "t2t-decoder", f"--t2t_usr_dir={USR_DIR}", f"--problem={TOY_PROBLEM}",
-            "--model=transformer", f"--hparams_set={TOY_HPARAMS}", f"--data_dir={data_dir}",
-            f"--output_dir={out_dir}", f"--decode_hparams={decode_hparams}",
-            f"--decode_from_file={src}", f"--decode_to_file={dst}",
-            f"--decode_reference={src}", *threads)
-        assert code == 0, err
-        assert ("CPU threads: intra-op 1, inter-op 2." in out + err) == bool(threads)
-        assert len(dst.read_text().split("\n")) == len(lines) + 1
-        assert "exact match:" in out and "BLEU =" in out
-        assert not (tmp_path / (dst.name + ".tmp")).exists()
+    code, out, err = run_script(
+        "t2t-decoder", f"--t2t_usr_dir={USR_DIR}", f"--problem={TOY_PROBLEM}",
+        "--model=transformer", f"--hparams_set={TOY_HPARAMS}", f"--data_dir={data_dir}",
+        f"--output_dir={out_dir}", "--decode_hparams=beam_size=1,batch_size=3",
+        f"--decode_from_file={src}", f"--decode_to_file={dst}", f"--decode_reference={src}",
+        "--intra_op_parallelism_threads=1", "--inter_op_parallelism_threads=2")
+    assert code == 0, err
+    assert "CPU threads: intra-op 1, inter-op 2." in out + err
+    assert len(dst.read_text().split("\n")) == len(lines) + 1
+    assert "exact match:" in out and "BLEU =" in out
+    assert not (tmp_path / (dst.name + ".tmp")).exists()
 
 
 def test_a_file_of_several_batches_is_decoded_one_core_per_batch(run_cli, toy_trained, tmp_path,
                                                                    monkeypatch):
     """With the thread flags at 0, t2t-decoder sets one thread per op and a batch per core
     for a file of more than one batch, and leaves TensorFlow's threads for one batch (or
-    when a flag is given)."""
+    when a flag is given). The beam-search decodes keep the file's line order and are
+    scored against --decode_reference (the run's hparams come from its output_dir)."""
     from absl import flags
 
     from t2tlike import run_config
     from t2tlike.decoding import decoder as decoder_lib
     from t2tlike_cli import cli, t2t_decoder
     data_dir, out_dir = toy_trained
-    src = tmp_path / "in.txt"
-    src.write_text("red cat runs\nsun\nblue bird sings\n")
+    lines = ["red cat runs", "the big dog sleeps over a tree", "sun", "blue bird sings"]
+    src, dst = tmp_path / "in.txt", tmp_path / "out.txt"
+    src.write_text("\n".join(lines) + "\n")
     threads = []
 
     def set_cpu_threads(intra, inter):                 # this process's threads run already
@@ -101,14 +89,17 @@ def test_a_file_of_several_batches_is_decoded_one_core_per_batch(run_cli, toy_tr
     code, out, err = run_cli(
         "t2t-decoder", f"--t2t_usr_dir={USR_DIR}", f"--problem={TOY_PROBLEM}",
         "--model=transformer", f"--data_dir={data_dir}", f"--output_dir={out_dir}",
-        "--decode_hparams=beam_size=1,batch_size=2", f"--decode_from_file={src}",
-        f"--decode_to_file={tmp_path / 'out.txt'}")
+        "--decode_hparams=beam_size=3,alpha=0.6,batch_size=2", f"--decode_from_file={src}",
+        f"--decode_to_file={dst}", f"--decode_reference={src}")
     assert code == 0, err
     assert threads == [(1, 2)]
     assert "CPU threads: intra-op 1, inter-op 2 (one core per batch" in err
-    # the flags as that run left them: one batch of 3 lines, or 2 samples, keep the threads
+    assert len(dst.read_text().split("\n")) == len(lines) + 1
+    assert "exact match:" in out and "BLEU =" in out
+    assert not (tmp_path / (dst.name + ".tmp")).exists()
+    # the flags as that run left them: one batch of 4 lines, or 2 samples, keep the threads
     assert t2t_decoder._more_than_one_batch(decoder_lib.decode_hparams("batch_size=2"))
-    for decode in ("batch_size=3", "batch_size=2,num_samples=2"):
+    for decode in ("batch_size=4", "batch_size=2,num_samples=2"):
         assert not t2t_decoder._more_than_one_batch(decoder_lib.decode_hparams(decode))
     flags.FLAGS.inter_op_parallelism_threads = 4          # the flags win
     try:
@@ -155,7 +146,9 @@ def _signal_while_training(args, signals, after_line="step 5/"):
 @pytest.mark.slow
 def test_sigterm_saves_the_current_step_and_the_rerun_resumes_there(toy_data, tmp_path,
                                                                     run_cli):
-    """(SIGINT, Ctrl-C, takes the same path with exit status 130: tests/training)"""
+    """The rerun of the same command resumes from the saved step and, with nothing left
+    to train, stops there. (SIGINT, Ctrl-C, takes the same path with exit status 130:
+    tests/training)"""
     out_dir = tmp_path / "run"
     code, err = _signal_while_training(_signal_args(toy_data, out_dir, 100_000), [signal.SIGTERM])
     assert code == 143, err[-3000:]
