@@ -101,9 +101,8 @@ def test_implicit_schedule_trains_with_tasks_mixed_in_a_batch(data_dir, tmp_path
     assert trainer.input_config.multiproblem_mixing == "example"
     batch = next(iter(trainer._train_input(0)))
     assert len(set(batch["task_id"].numpy().ravel())) == 2   # both tasks in one batch
-    trainer.build(batch)
     trainer.tasks.loss_weights.assign([3.0, 0.0])   # only task 0's examples count
-    logits = trainer.model(batch)
+    logits = trainer.model(batch)   # eagerly, which creates the weights (no train step here)
     weighted, den = trainer.model.training_loss(logits, trainer.tasks.with_loss_weights(batch))
     only0 = {k: tf.boolean_mask(v, batch["task_id"][:, 0] == 0) for k, v in batch.items()}
     num0, _ = trainer.model.training_loss(trainer.model(only0), only0)
