@@ -41,6 +41,7 @@ COMPUTE_DTYPES = {"none": "float32", "bfloat16": "bfloat16", "float16": "float16
 ROWS = [
     ("train_target_tokens_per_sec", "train target tokens/s", "{:,.0f}"),
     ("step_seconds", "median step time (s)", "{:.3f}"),
+    ("startup_seconds", "start-up: build + first step (s)", "{:.1f}"),
     ("target_tokens_per_step", "target tokens per step", "{:,.0f}"),
     ("padding_fraction", "padding fraction (targets)", "{:.3f}"),
     ("input_wait_fraction", "time waiting for input", "{:.3f}"),

@@ -5,6 +5,9 @@ pipeline, after `warmup_steps` steps (tracing, first-touch allocation). Besides 
 (non-pad) tokens/s it reports:
 
   step_seconds       median wall time of one step (input wait included)
+  startup_seconds    creating the variables (Trainer.build) plus the first step, whose
+                     time is mostly its trace and graph optimization: what a run spends
+                     before its first update
   input_wait_fraction  share of the timed wall time spent waiting for the next batch
                      (near 0 when the pipeline keeps up)
   padding_fraction   pad positions / all positions of the timed batches' targets
@@ -114,7 +117,9 @@ def benchmark_training(trainer, seconds, warmup_steps=3, flops_batches=1, log_ev
                                       seed=trainer.seed)
     iterator = iter(dataset)
     first = next(iterator)
+    began = time.perf_counter()
     trainer.build(first)
+    startup = time.perf_counter() - began
     step_fn = trainer.train_step_fn()
     step = trainer.train_step(dataset)
 
@@ -125,7 +130,10 @@ def benchmark_training(trainer, seconds, warmup_steps=3, flops_batches=1, log_ev
             sum(_positions(b) for b in sample)
 
     for i in range(warmup_steps):
+        began = time.perf_counter()
         float(step(next(iterator))[1])
+        if i == 0:
+            startup += time.perf_counter() - began
     logging.info("warm-up done (%d steps); timing %.0f s of training", warmup_steps, seconds)
 
     times, tokens, positions, wait = [], 0.0, 0, 0.0
@@ -150,7 +158,9 @@ def benchmark_training(trainer, seconds, warmup_steps=3, flops_batches=1, log_ev
             break
     elapsed = time.perf_counter() - start
     flops = flops_per_position * positions
+    figures = {"startup_seconds": startup} if warmup_steps > 0 else {}
     return {
+        **figures,
         "train_steps": len(times),
         "train_seconds": elapsed,
         "train_target_tokens_per_sec": tokens / elapsed,

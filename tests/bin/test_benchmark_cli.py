@@ -6,8 +6,8 @@ import pytest
 
 import helpers
 
-REQUIRED = ("train_target_tokens_per_sec", "step_seconds", "gflops_per_sec", "percent_of_peak",
-            "padding_fraction", "decode_sentences_per_sec", "peak_rss_mb")
+REQUIRED = ("train_target_tokens_per_sec", "step_seconds", "startup_seconds", "gflops_per_sec",
+            "percent_of_peak", "padding_fraction", "decode_sentences_per_sec", "peak_rss_mb")
 # One layer, 16 wide: the benchmark's figures, not the model, are under test.
 HPARAMS = "--hparams=num_hidden_layers=1,hidden_size=16,filter_size=32,batch_size=256"
 
@@ -30,6 +30,7 @@ def test_benchmark_prints_a_table_and_writes_json(run_cli, data, tmp_path):
         "--peak_gflops=100", f"--json_out={out}")
     assert code == 0, err
     assert "train target tokens/s" in stdout and "percent of peak" in stdout
+    assert "start-up: build + first step (s)" in stdout
     figures = json.loads(out.read_text())
     for key in REQUIRED:
         assert math.isfinite(figures[key]), (key, figures[key])
