@@ -19,6 +19,7 @@ from data_generators import algorithmic
 from data_generators.multi_problem import MultiProblem
 from data_generators.problem import DatasetSplit, ModeKeys
 from data_generators.text_problems import Text2ClassProblem
+from t2tlike import tracing
 from t2tlike.errors import UserError
 from t2tlike.hparams import HParams, create_hparams
 from t2tlike.layers.modalities import ClassLabelModality, SymbolModality
@@ -131,35 +132,40 @@ def test_a_checkpoint_restores_every_head(generated, model, tmp_path):
     assert [model.task_is_class_label(t) for t in (TEXT, CLASS)] == [False, True]
 
 
-def test_the_switch_selects_the_batchs_task_in_graph_mode(generated, cpu_kind):
+def test_the_switch_selects_the_batchs_task_in_graph_mode(generated, model, cpu_kind):
     """Under `auto` on both CPU kinds: the logits (padding included) are float32 even when
-    the layers compute in bfloat16."""
+    the layers compute in bfloat16. One traced function gives the logits and the loss."""
     problem, data_dir = generated
-    keras.utils.set_random_seed(0)
-    model = build_model("multimodel", _hparams(mixed_precision="auto"),
-                        problem.get_hparams(_hparams(), data_dir))
-    assert model.precision == cpu_kind
+    if model.precision != cpu_kind:    # (the module's model serves the kind it was built on)
+        keras.utils.set_random_seed(0)
+        model = build_model("multimodel", _hparams(mixed_precision="auto"),
+                            problem.get_hparams(_hparams(), data_dir))
+    assert _hparams().mixed_precision == "auto" and model.precision == cpu_kind
     tol = 1e-5 if cpu_kind == "none" else 2e-2
     text, label = _batch(problem, data_dir, TEXT), _batch(problem, data_dir, CLASS)
     width = model.target_modality.vocab_size
     spec = {k: tf.TensorSpec([None, None], tf.int32) for k in ("inputs", "targets", "task_id")}
-    forward = tf.function(lambda f: model(f, training=False), input_signature=[spec])
-    loss = tf.function(lambda f: model.training_loss(model(f), f), input_signature=[spec])
-    assert forward.get_concrete_function().structured_outputs.shape.as_list() == \
+
+    def forward_and_loss(features):
+        logits = model(features, training=False)
+        return logits, model.training_loss(logits, features)
+
+    step = tracing.Function(forward_and_loss, input_signature=[spec])   # as the trainer traces
+    assert step.get_concrete_function().structured_outputs[0].shape.as_list() == \
         [None, None, width]
     batch_len = text["targets"].shape[1]
     for batch, head, length in ((text, TEXT, batch_len), (label, CLASS, 1)):
-        logits = forward(batch)
+        logits, loss = step(batch)
         own = model.head_logits(head, batch).numpy()
         assert logits.dtype == tf.float32 and logits.shape == (4, length, width)
         logits = logits.numpy()
         np.testing.assert_allclose(logits[..., :own.shape[-1]], own, rtol=tol, atol=tol)
         assert (logits[..., own.shape[-1]:] == np.finfo(np.float32).min).all()
         expected = model.target_modality.heads[head].loss(own, batch["targets"])
-        np.testing.assert_allclose([float(t) for t in loss(batch)],
+        np.testing.assert_allclose([float(t) for t in loss],
                                    [float(t) for t in expected], rtol=tol)
     assert batch_len > 1
-    assert forward.experimental_get_tracing_count() == 1   # one trace serves both tasks
+    assert step.experimental_get_tracing_count() == 1   # one trace serves both tasks
     # The tag on the inputs selects the task when the features carry no task_id.
     untagged = {"inputs": label["inputs"], "targets": label["targets"]}
     assert model(untagged).shape[1] == 1
@@ -180,8 +186,9 @@ def test_infer_decodes_text_and_classifies_by_the_tag(generated, model):
     problem, data_dir = generated
     text, label = _batch(problem, data_dir, TEXT), _batch(problem, data_dir, CLASS)
     signature = [tf.TensorSpec([None, None], tf.int32)]   # as the Decoder calls it
-    infer = tf.function(lambda ids: model.infer({"inputs": ids}, extra_length=3,
-                                                return_beams=True), input_signature=signature)
+    infer = tracing.Function(lambda ids: model.infer({"inputs": ids}, extra_length=3,
+                                                     return_beams=True),
+                             input_signature=signature)
     out = infer(label["inputs"])
     assert out["outputs"].shape == (4, 1, 1) and out["scores"].shape == (4, 1)
     logits = model.head_logits(CLASS, {"inputs": label["inputs"], "targets": label["targets"]})
@@ -236,17 +243,19 @@ def test_trains_a_text_task_and_a_classifier_together(generated, tmp_path):
     # multiproblem_mixing=auto: one task per batch for a model with a head per task
     assert trainer.tasks.mixing == trainer.input_config.multiproblem_mixing == "batch"
 
-    eval_fn = trainer.eval_step()   # one trace
+    def dev(task):
+        return problem.dataset(ModeKeys.EVAL, data_dir, trainer.input_config, task=task,
+                               shuffle=False, repeat=False)
+
+    eval_fn = trainer.eval_step(dev(TEXT))   # every dimension free: one trace for both tasks
 
     def per_task():
-        return [trainer.evaluate(eval_fn, problem.dataset(ModeKeys.EVAL, data_dir,
-                                                          trainer.input_config, task=i,
-                                                          shuffle=False, repeat=False))
-                for i in (TEXT, CLASS)]
+        return [trainer.evaluate(eval_fn, dev(i)) for i in (TEXT, CLASS)]
 
     before = per_task()   # every weight exists from the model's construction
     trainer.train()
     after = per_task()
+    assert eval_fn.experimental_get_tracing_count() == 1
     assert after[TEXT]["loss"] < 0.5 * before[TEXT]["loss"]
     assert after[TEXT]["accuracy"] > before[TEXT]["accuracy"] + 0.15
     labels = [int(ex["targets"][0]) for ex in problem.dataset(
