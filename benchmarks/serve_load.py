@@ -2,15 +2,16 @@
 
   python benchmarks/serve_load.py --export=$O/export --input=test.en \
       [--reference=decoder.txt] [--clients=1,8,64] [--batch_size=64] \
-      [--num_batch_threads=0] [--skip_in_process]
+      [--num_batch_threads=1] [--skip_in_process]
 
 1. serving.Translator on the newest export under --export: the whole --input in batches
    of --batch_size, after one warm-up batch -> sentences/s (the SavedModel's own speed).
 2. t2t-serve (a child process, a free loopback port, --max_batch_size=--batch_size,
-   --num_batch_threads, and its default batch_timeout_micros) and, for each --clients count, that many concurrent
-   clients (aiohttp), each sending one sentence per request and the next as soon as the
-   answer comes, until every line of --input is answered -> sentences/s and the latency
-   of a request (p50, p99). Then SIGTERM; the server must exit 0.
+   --num_batch_threads, and its default batch_timeout_micros) and, for each --clients
+   count, that many concurrent clients (aiohttp), each sending one sentence per request
+   and the next as soon as the answer comes, until every line of --input is answered ->
+   sentences/s and the latency of a request (p50, p99). Then SIGTERM; the server must
+   exit 0. --skip_in_process leaves out step 1.
 
 With --reference (t2t-decoder's output for --input with the decode hparams the export
 was made with), each row also says how many outputs are identical to it. Figures:
@@ -101,8 +102,8 @@ def main():
     parser.add_argument("--reference", help="t2t-decoder's output for --input")
     parser.add_argument("--clients", default="1,8,64")
     parser.add_argument("--batch_size", type=int, default=64)
-    parser.add_argument("--num_batch_threads", type=int, default=0,
-                        help="t2t-serve's (0: its default, one per CPU core)")
+    parser.add_argument("--num_batch_threads", type=int, default=1,
+                        help="t2t-serve's (0: one per CPU core)")
     parser.add_argument("--skip_in_process", action="store_true",
                         help="only the t2t-serve rows")
     args = parser.parse_args()

@@ -36,8 +36,8 @@ flags.DEFINE_string("batching_parameters_file", None, "TensorFlow Serving's batc
 flags.DEFINE_integer("max_batch_size", 64, "Most instances in one model call.")
 flags.DEFINE_integer("batch_timeout_micros", 10000, "Longest wait for a batch to fill, "
                      "from its first request.")
-flags.DEFINE_integer("num_batch_threads", 0, "Batches that run at once, sharing "
-                     "TensorFlow's threads (0: one per CPU core, at most 8, as TensorFlow "
+flags.DEFINE_integer("num_batch_threads", 1, "Batches that run at once, sharing "
+                     "TensorFlow's threads (0: one per CPU core, at most 8, TensorFlow "
                      "Serving's default).", lower_bound=0)
 flags.DEFINE_integer("max_input_length", -1, "Longest input in ids; longer ones get a 400 "
                      "answer (-1: the export's max_input_length, 0: no limit).")

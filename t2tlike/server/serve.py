@@ -23,10 +23,10 @@ class Server:
     `num_batch_threads` batches run at once (0: one per CPU core, at most 8)."""
 
     def __init__(self, models, host="127.0.0.1", port=8501, max_batch_size=64,
-                 batch_timeout_micros=10000, num_batch_threads=0, max_input_length=-1,
+                 batch_timeout_micros=10000, num_batch_threads=1, max_input_length=-1,
                  poll_seconds=1.0, report_seconds=60.0, shutdown_timeout=60.0,
                  request_timeout_seconds=0.0):
-        # 0: one batch per CPU core at once (at most 8), TensorFlow Serving's default
+        # 0: one batch per CPU core at once (at most 8), as TensorFlow Serving's default
         num_batch_threads = int(num_batch_threads) or min(cpu_cores(), 8)
         self._executor = concurrent.futures.ThreadPoolExecutor(
             num_batch_threads, thread_name_prefix="model")
