@@ -126,17 +126,14 @@ class Trainer:
     # -- steps (public: the benchmarks build on them) ---------------------------
     def build(self, batch):
         """Creates the model's and optimizer's variables from one batch of features (before
-        a checkpoint is restored). On one replica that is one eager call on the batch's
-        first example; several replicas create theirs in one traced call, on every replica."""
-        if self.strategy.num_replicas_in_sync == 1:
-            with self.strategy.scope():
-                self.model({k: v[:1] if v.shape.rank else v for k, v in batch.items()},
-                           training=False)
-        else:
-            def create(features):
-                self.model(features, training=False)
+        a checkpoint is restored): on one replica one eager call on its first example,
+        on several one traced call on every replica."""
+        create = lambda features: self.model(features, training=False)   # noqa: E731
+        if self.strategy.num_replicas_in_sync > 1:
             self.strategy.run(tracing.Function(create), args=(batch,))
         with self.strategy.scope():
+            if self.strategy.num_replicas_in_sync == 1:
+                create({k: v[:1] if v.shape.rank else v for k, v in batch.items()})
             self.optimizer.build(self.model.trainable_variables)
 
     def train_step_fn(self):
