@@ -1,6 +1,6 @@
 """Exporting a trained model as a TensorFlow SavedModel that answers raw text.
 
-`export_model` writes, through Keras's `keras.export.ExportArchive`, a SavedModel with:
+`export_model` writes, with `tf.saved_model.save`, a SavedModel with:
 
   serving_default   strings [batch] (UTF-8 lines, as t2t-decoder reads them) ->
                     {"outputs": strings [batch] (with return_beams: [batch, beam_size]),
@@ -42,7 +42,6 @@ import json
 import os
 import shutil
 
-import keras
 import tensorflow as tf
 from absl import logging
 
@@ -86,30 +85,35 @@ def export_model(model, input_encoder, target_encoder, hparams, export_dir, info
         out = model.infer({feature: ids}, return_beams=True, **decode)
         return {"outputs": out["outputs"], "scores": out["scores"]}
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
+    # A tf.Module holding the weights (each once) and the signatures, each traced once,
+    # inside tf.saved_model.save. (keras.export.ExportArchive traced every signature twice,
+    # once outside the save to find its variables, and stored every weight twice.)
+    root = tf.Module()
+    root.model_variables = list(model.variables)
     ids_fn = tf.function(infer, input_signature=[tf.TensorSpec([None, None], tf.int32)],
                          autograph=False)
-    archive.add_endpoint("serving_ids", ids_fn)
+    endpoints = {"serving_ids": ids_fn}
     texts = hasattr(source, "tf_encode") and hasattr(target_encoder, "tf_decode")
     class_ids = decoder.outputs_class_ids(model, class_label)
     if texts:
-        for encoder in {id(source): source, id(target_encoder): target_encoder}.values():
-            for resource in getattr(encoder, "tf_resources", lambda: [])():
-                archive.track(resource)   # e.g. tensorflow-text's SentencePiece model
+        root.resources = [resource for encoder in {id(source): source,
+                                                   id(target_encoder): target_encoder}.values()
+                          for resource in getattr(encoder, "tf_resources", lambda: [])()]
         strings = [tf.TensorSpec([None], tf.string)]
-        archive.add_endpoint("serving_default", tf.function(
+        endpoints["serving_default"] = tf.function(
             lambda strings: _text_signature(strings, ids_fn, source, target_encoder, hparams,
                                             has_inputs, class_ids),
-            input_signature=strings, autograph=False))
-        archive.add_endpoint("input_lengths", tf.function(
+            input_signature=strings, autograph=False)
+        endpoints["input_lengths"] = tf.function(
             lambda strings: {"lengths": tf.cast(
                 source.tf_encode(strip(strings)).row_lengths(), tf.int32)},
-            input_signature=strings, autograph=False))
+            input_signature=strings, autograph=False)
     else:
         logging.warning("The problem's encoders (%s, %s) have no in-graph version: the export "
                         "takes and returns ids only (signature serving_ids).",
                         type(source).__name__, type(target_encoder).__name__)
+    for name, fn in endpoints.items():
+        setattr(root, name, fn)
     parent = os.path.dirname(os.path.abspath(export_dir))
     os.makedirs(parent, exist_ok=True)
     tmp = os.path.join(parent, f".{os.path.basename(export_dir)}.incomplete")
@@ -119,7 +123,9 @@ def export_model(model, input_encoder, target_encoder, hparams, export_dir, info
                  max_input_length=max(int(hparams.max_input_size), 0),
                  decode_hparams=dict(decode, return_beams=bool(hparams.return_beams)))
     try:
-        archive.write_out(tmp, verbose=False)
+        # TensorFlow Serving answers serving_default: the ids signature where no other
+        tf.saved_model.save(root, tmp, signatures=dict(
+            endpoints, serving_default=endpoints.get("serving_default", ids_fn)))
         os.makedirs(os.path.join(tmp, os.path.dirname(INFO_FILE)))
         with open(os.path.join(tmp, INFO_FILE), "w", encoding="utf-8") as f:
             json.dump(facts, f, indent=1, sort_keys=True)

@@ -44,6 +44,9 @@ def exported(model, input_encoder, target_encoder, decode, path):
     `decode` (one batch for every line, so both see the same padding)."""
     dhp = decoder_lib.decode_hparams(decode + ",batch_size=64")
     export.export_model(model, input_encoder, target_encoder, dhp, str(path))
+    saved = [name for name, _ in tf.train.list_variables(str(path / "variables" / "variables"))
+             if name.endswith("VARIABLE_VALUE")]
+    assert len(saved) == len(model.variables)   # every weight, once
     signature = tf.saved_model.load(str(path)).signatures["serving_default"]
     return signature, decoder_lib.Decoder(model, input_encoder, target_encoder, dhp)
 
