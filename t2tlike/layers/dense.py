@@ -13,7 +13,8 @@ result costs more than the orientation saves, so the modalities keep tf.matmul.)
 `Dense` is keras.layers.Dense (same weights, names and checkpoints) whose call flattens
 the input to one 2-D matmul with `matmul` (Keras's 3-D matmul goes through tensordot, a
 dozen shape ops more per call). Float32 outputs are those of Keras's layer: the same
-matmul kernel on the same operands.
+matmul kernel on the same operands. Outside training (decoding, evaluation) it is plain
+tf.matmul: no gradient is wanted there, and a custom gradient costs time in every trace.
 """
 import keras
 import tensorflow as tf
@@ -45,7 +46,7 @@ class Dense(keras.layers.Dense):
             return super().call(inputs, training=training)
         kernel = tf.convert_to_tensor(self.kernel)
         flat = tf.reshape(inputs, [-1, kernel.shape[0]])
-        x = matmul(flat, kernel)
+        x = matmul(flat, kernel) if training else tf.matmul(flat, kernel)
         if self.bias is not None:
             x = x + self.bias
         if self.activation is not None:

@@ -31,8 +31,9 @@ def test_matmul_and_its_gradients_equal_tf_matmuls(n_in, n_out):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("training", [True, None])   # `matmul`'s gradient / tf.matmul's
 @pytest.mark.parametrize("shape", [(6, 11), (3, 5, 11)])
-def test_dense_matches_keras_dense_outputs_gradients_and_weight_names(shape):
+def test_dense_matches_keras_dense_outputs_gradients_and_weight_names(shape, training):
     ours = Dense(7, activation="relu", name="conv1")
     keras_layer = keras.layers.Dense(7, activation="relu", name="conv1")
     ours.build(shape)
@@ -41,7 +42,7 @@ def test_dense_matches_keras_dense_outputs_gradients_and_weight_names(shape):
     assert [w.path for w in ours.weights] == [w.path for w in keras_layer.weights]
     x = tf.random.normal(shape, seed=6)
     with tf.GradientTape(persistent=True) as tape:
-        y_ours, y_keras = ours(x), keras_layer(x)
+        y_ours, y_keras = ours(x, training=training), keras_layer(x)
         loss_ours, loss_keras = tf.reduce_sum(y_ours ** 2), tf.reduce_sum(y_keras ** 2)
     assert y_ours.shape == y_keras.shape == shape[:-1] + (7,)
     np.testing.assert_array_equal(y_ours.numpy(), y_keras.numpy())
