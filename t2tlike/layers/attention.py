@@ -78,14 +78,13 @@ class MultiHeadAttention(keras.layers.Layer):
 
     def split_heads(self, x):
         """[batch, length, hidden] -> [batch, heads, length, depth]."""
-        b, n = tf.shape(x)[0], tf.shape(x)[1]
-        x = tf.reshape(x, [b, n, self.num_heads, self.depth])
+        x = tf.reshape(x, tf.concat([tf.shape(x)[:2], [self.num_heads, self.depth]], 0))
         return tf.transpose(x, [0, 2, 1, 3])
 
     def combine_heads(self, x):
         """[batch, heads, length, depth] -> [batch, length, hidden]."""
-        b, n = tf.shape(x)[0], tf.shape(x)[2]
-        return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [b, n, self.hidden_size])
+        x = tf.transpose(x, [0, 2, 1, 3])
+        return tf.reshape(x, tf.concat([tf.shape(x)[:2], [self.hidden_size]], 0))
 
     def keys_values(self, memory):
         """memory [batch, kv_len, hidden] -> (k, v), each [batch, heads, kv_len, depth]."""

@@ -53,6 +53,9 @@ class Dense(keras.layers.Dense):
             x = self.activation(x)
         if inputs.shape.rank == 2:
             return x
-        x = tf.reshape(x, tf.concat([tf.shape(inputs)[:-1], [self.units]], axis=0))
+        if inputs.shape[-1] == self.units:   # the input's shape: fewer ops to trace
+            x = tf.reshape(x, tf.shape(inputs))
+        else:
+            x = tf.reshape(x, tf.concat([tf.shape(inputs)[:-1], [self.units]], axis=0))
         x.set_shape(inputs.shape[:-1].concatenate([self.units]))
         return x
