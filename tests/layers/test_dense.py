@@ -32,7 +32,7 @@ def test_matmul_and_its_gradients_equal_tf_matmuls(n_in, n_out):
 
 
 @pytest.mark.parametrize("training", [True, None])   # `matmul`'s gradient / tf.matmul's
-@pytest.mark.parametrize("shape", [(6, 11), (3, 5, 11)])
+@pytest.mark.parametrize("shape", [(6, 11), (3, 5, 11), (3, 5, 7)])   # 7: in = out
 def test_dense_matches_keras_dense_outputs_gradients_and_weight_names(shape, training):
     ours = Dense(7, activation="relu", name="conv1")
     keras_layer = keras.layers.Dense(7, activation="relu", name="conv1")
