@@ -11,6 +11,8 @@ variants:
                 gradient) instead of layers/dense.py's
   with_pads     the feed-forward networks on every position (use_pad_remover off)
   keras_adam    Keras's Adam update (elementwise ops) instead of the fused ResourceApplyAdam
+  add_bias      the Dense layers' bias as a plain add, which Grappler does not fuse into
+                the matmul (tf.nn.bias_add is fused with it and the ReLU into one op)
 
 A speed figure, not a test; see docs/benchmarks.md.
 
@@ -58,10 +60,12 @@ def main(argv):
     spec = tf.nest.map_structure(lambda t: tf.TensorSpec([None] * t.shape.rank, t.dtype),
                                  batches[0])
 
-    steps, saved_call = {}, dense.Dense.call
+    steps, saved_call, saved_bias_add = {}, dense.Dense.call, tf.nn.bias_add
     for variant in FLAGS.variants:   # each traced at its first call, under its settings
         if variant == "keras_dense":
             dense.Dense.call = keras.layers.Dense.call
+        if variant == "add_bias":
+            tf.nn.bias_add = lambda x, bias: x + bias
         optimizer, fused = trainer.optimizer, type(trainer.optimizer)
         if variant == "keras_adam":   # the same slots, Keras's update_step while tracing
             optimizer.__class__ = keras.optimizers.Adam
@@ -75,6 +79,7 @@ def main(argv):
         print(f"{variant}: first call (trace, graph optimization, one step) "
               f"{time.perf_counter() - start:.2f} s", flush=True)
         dense.Dense.call, optimizer.__class__ = saved_call, fused
+        tf.nn.bias_add = saved_bias_add
         steps[variant] = step
 
     times = {variant: [] for variant in steps}
