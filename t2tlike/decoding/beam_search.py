@@ -206,7 +206,13 @@ def greedy_search(step_fn, batch_size, decode_length, states, eos_id=EOS_ID, pre
 
 def tile_beams(t, beam_size):
     """[batch, ...] -> [batch * beam, ...], each entry repeated beam_size times."""
-    return tf.repeat(t, beam_size, axis=0)
+    return tf.gather(t, _beam_rows(tf.shape(t)[0], beam_size))
+
+
+def _beam_rows(batch, beam_size):
+    """The row of each of batch * beam_size beams: 0, 0, .., 1, 1, ... (as a gather
+    index, a few ops where tf.repeat builds some twenty)."""
+    return tf.range(batch * beam_size) // beam_size
 
 
 def beam_search(step_fn, batch_size, beam_size, decode_length, states, alpha=0.6,
@@ -292,8 +298,8 @@ def beam_search(step_fn, batch_size, beam_size, decode_length, states, alpha=0.6
         prev, states = tf.cond(i > 0, lambda: (prev, states),
                                lambda: (tf.gather(prev, first), _gather_rows(states, first)))
         logits, states = call(prev, i, states, context)
-        return tf.cond(i > 0, lambda: (logits, states), lambda: tf.nest.map_structure(
-            lambda t: tile_beams(t, k), (logits, states)))
+        return tf.cond(i > 0, lambda: (logits, states),
+                       lambda: _gather_rows((logits, states), _beam_rows(live, k)))
 
     def body(i, rows, beams, states, context, out_seq, out_scores):
         alive_seq, alive_log_probs, finished_seq, finished_scores, finished_flags = beams
