@@ -16,6 +16,7 @@ import tensorflow as tf
 from t2tlike.layers.attention import MultiHeadAttention, causal_bias, padding_bias
 from t2tlike.layers.dense import Dense
 from t2tlike.layers.dropout import Dropout
+from t2tlike.layers.normalization import LayerNorm
 
 
 def _check_rank(layer, **tensors):
@@ -83,8 +84,8 @@ class EncoderLayer(keras.layers.Layer):
                                                  max_relative_position, name="self_attention",
                                                  **sub)
         self.ffn = FeedForward(hidden_size, filter_size, relu_dropout, name="ffn", **sub)
-        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_attention", **sub)
-        self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_ffn", **sub)
+        self.norm1 = LayerNorm(epsilon=1e-6, name="norm_attention", **sub)
+        self.norm2 = LayerNorm(epsilon=1e-6, name="norm_ffn", **sub)
         self.drop = Dropout(dropout, **sub)
 
     def build(self, input_shape):
@@ -124,14 +125,13 @@ class DecoderLayer(keras.layers.Layer):
         self.self_attention = MultiHeadAttention(hidden_size, num_heads, attention_dropout,
                                                  max_relative_position, name="self_attention",
                                                  **sub)
-        self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_self_attention",
-                                                     **sub)
+        self.norm1 = LayerNorm(epsilon=1e-6, name="norm_self_attention", **sub)
         if has_memory:
             self.encdec_attention = MultiHeadAttention(hidden_size, num_heads, attention_dropout,
                                                        name="encdec_attention", **sub)
-            self.norm2 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_encdec", **sub)
+            self.norm2 = LayerNorm(epsilon=1e-6, name="norm_encdec", **sub)
         self.ffn = FeedForward(hidden_size, filter_size, relu_dropout, name="ffn", **sub)
-        self.norm3 = keras.layers.LayerNormalization(epsilon=1e-6, name="norm_ffn", **sub)
+        self.norm3 = LayerNorm(epsilon=1e-6, name="norm_ffn", **sub)
         self.drop = Dropout(dropout, **sub)
 
     def build(self, input_shape):
@@ -198,7 +198,7 @@ class EncoderStack(keras.layers.Layer):
                                                      attention_dropout, relu_dropout,
                                                      max_relative_position, name=f"layer_{i}",
                                                      **sub))
-        self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm", **sub)
+        self.norm = LayerNorm(epsilon=1e-6, name="final_norm", **sub)
 
     @property
     def stack(self):
@@ -247,7 +247,7 @@ class DecoderStack(keras.layers.Layer):
                                                      attention_dropout, relu_dropout, has_memory,
                                                      max_relative_position, name=f"layer_{i}",
                                                      **sub))
-        self.norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm", **sub)
+        self.norm = LayerNorm(epsilon=1e-6, name="final_norm", **sub)
 
     @property
     def stack(self):
