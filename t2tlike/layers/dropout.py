@@ -21,17 +21,19 @@ class Dropout(keras.layers.Dropout):
             return super().call(inputs, training=training)
         if self.rate >= 1:
             return tf.zeros_like(inputs)
-        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), tf.int32)
-        return dropout(inputs, self.rate, seed)
+        return dropout(inputs, self.rate, self.seed_generator.next())
 
 
 def dropout(x, rate, seed):
     """x with each element zeroed with probability `rate` (0 < rate < 1) and the rest
-    scaled by 1 / (1 - rate); seed: int32 [2] for tf.random's stateless ops."""
+    scaled by 1 / (1 - rate); seed: int32 or int64 [2] for tf.random's stateless ops."""
     n = tf.size(x)
-    bits = tf.random.stateless_uniform([(n + 1) // 2], seed, minval=None, maxval=None,
-                                       dtype=tf.uint32)      # full 32-bit range
-    halves = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:n]
+    even = bool(x.shape.rank) and x.shape[-1] is not None and x.shape[-1] % 2 == 0  # n too
+    bits = tf.random.stateless_uniform([n // 2 if even else (n + 1) // 2], seed, minval=None,
+                                       maxval=None, dtype=tf.uint32)   # full 32-bit range
+    halves = tf.bitcast(bits, tf.uint16)    # [n / 2, 2]: two 16-bit numbers from each
+    if not even:
+        halves = tf.reshape(halves, [-1])[:n]
     threshold = min(round(rate * 65536), 65535)    # a rate within 2**-17 of 1 fits uint16
     keep = tf.reshape(halves, tf.shape(x)) >= tf.constant(threshold, tf.uint16)
     scale = tf.where(keep, tf.constant(1.0 / (1.0 - rate), x.dtype), tf.zeros([], x.dtype))
