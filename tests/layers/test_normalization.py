@@ -1,5 +1,6 @@
 """t2tlike/layers/normalization.py: LayerNorm against Keras's LayerNormalization (outputs
-and gradients bit for bit, weights, dtypes) and the ops it saves."""
+bit for bit; gradients bit for bit outside training, to rounding with the closed-form
+gradient of training; weights, dtypes) and the ops it saves."""
 import keras
 import numpy as np
 import pytest
@@ -41,6 +42,42 @@ def test_outputs_and_gradients_equal_keras_layer_normalization_bit_for_bit(shape
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert [w.path for w in ours.weights] == [w.path for w in ref.weights] == [
         "norm/gamma", "norm/beta"]
+
+
+@pytest.mark.parametrize("policy,tolerance", [("float32", 1e-5), ("mixed_bfloat16", 1e-2)])
+@pytest.mark.parametrize("shape", [(6, 16), (3, 5, 16)])
+def test_training_gradient_equals_autodiff_of_keras_layer(shape, policy, tolerance):
+    ours, ref = _pair(shape, policy)
+    x = tf.random.normal(shape, mean=3.0, stddev=2.0, seed=5)
+    upstream = tf.random.normal(shape, seed=6)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y_ours, y_ref = ours(x, training=True), ref(x, training=True)
+        loss_ours = tf.reduce_sum(tf.cast(y_ours, tf.float32) * upstream)
+        loss_ref = tf.reduce_sum(tf.cast(y_ref, tf.float32) * upstream)
+    np.testing.assert_array_equal(tf.cast(y_ours, tf.float32), tf.cast(y_ref, tf.float32))
+    grads_ours = tape.gradient(loss_ours, [x] + ours.trainable_weights)
+    grads_ref = tape.gradient(loss_ref, [x] + ref.trainable_weights)
+    for a, b in zip(grads_ours, grads_ref):
+        assert a.dtype == b.dtype
+        scale = np.abs(b.numpy()).max()
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=tolerance,
+                                   atol=tolerance * scale)
+
+
+def _gradient_ops(layer, shape):
+    def loss(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = tf.reduce_sum(layer(x, training=True))
+        return tape.gradient(y, [x] + layer.trainable_weights)
+    graph = tf.function(loss).get_concrete_function(tf.TensorSpec([None, None, shape[-1]]))
+    return len(graph.graph.get_operations())
+
+
+def test_training_step_builds_far_fewer_ops_than_keras():
+    ours, ref = _pair((3, 5, 16))
+    assert _gradient_ops(ours, (3, 5, 16)) < _gradient_ops(ref, (3, 5, 16)) / 2
 
 
 def test_bfloat16_inputs_are_normalized_in_float32():
