@@ -21,6 +21,24 @@ from t2tlike.layers.dropout import Dropout
 NEG_INF = -1e9
 
 
+def heads_matmul(a, b, transpose_b=False):
+    """tf.matmul(a, b, transpose_b=...) of [batch, heads, ...] operands with the same batch
+    and heads: its gradient is tf.matmul's two matmuls, less the shape ops and reductions
+    TensorFlow adds for batch dimensions that might broadcast (some dozen per matmul
+    when the batch and length are not static)."""
+
+    @tf.custom_gradient
+    def forward(a, b):
+        def grad(dy):
+            if transpose_b:    # y = a b^T
+                return tf.matmul(dy, b), tf.matmul(dy, a, transpose_a=True)
+            return tf.matmul(dy, b, transpose_b=True), tf.matmul(a, dy, transpose_a=True)
+
+        return tf.matmul(a, b, transpose_b=transpose_b), grad
+
+    return forward(a, b)
+
+
 def padding_bias(mask):
     """[batch, length] with 1 = token, 0 = pad -> bias [batch, 1, 1, length]."""
     mask = tf.cast(mask, tf.float32)
@@ -99,7 +117,8 @@ class MultiHeadAttention(keras.layers.Layer):
     def _attend_heads(self, q, k, v, bias=None, training=False, q_start=0):
         """q [batch, heads, q_len, depth], already scaled; k, v [batch, heads, kv_len, depth]
         -> the attention's output per head, [batch, heads, q_len, depth]."""
-        logits = tf.matmul(q, k, transpose_b=True)       # [batch, heads, q_len, kv_len]
+        matmul = heads_matmul if training else tf.matmul
+        logits = matmul(q, k, transpose_b=True)           # [batch, heads, q_len, kv_len]
         if self.max_relative_position:
             ids = relative_ids(tf.shape(q)[2], tf.shape(k)[2], self.max_relative_position,
                                q_start)
@@ -113,7 +132,7 @@ class MultiHeadAttention(keras.layers.Layer):
             logits += tf.broadcast_to(tf.cast(bias, logits.dtype), tf.shape(logits))
         weights = tf.nn.softmax(logits)
         weights = self.drop(weights, training=training)
-        out = tf.matmul(weights, v)
+        out = matmul(weights, v)
         if self.max_relative_position:
             out += tf.einsum("bhqk,qkd->bhqd", weights, rel_v)
         return out

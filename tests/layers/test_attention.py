@@ -192,3 +192,31 @@ def test_grouped_attention_equals_attending_to_a_copy_of_the_memory_per_row(grou
                           bias=attention.padding_bias(tf.repeat(mask, group, axis=0)))
     assert grouped.shape == (2 * group, HIDDEN)
     np.testing.assert_allclose(grouped.numpy(), copied.numpy()[:, 0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("transpose_b", [True, False])
+def test_heads_matmul_and_its_gradients_equal_tf_matmul_bit_for_bit(transpose_b):
+    a, b = randn(2, 3, 5, 4, seed=1), randn(2, 3, 6, 4, seed=2)
+    if not transpose_b:
+        a = randn(2, 3, 5, 6, seed=1)
+    upstream = randn(2, 3, 5, 6 if transpose_b else 4, seed=3)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([a, b])
+        ours = attention.heads_matmul(a, b, transpose_b=transpose_b)
+        ref = tf.matmul(a, b, transpose_b=transpose_b)
+        loss_ours, loss_ref = tf.reduce_sum(ours * upstream), tf.reduce_sum(ref * upstream)
+    np.testing.assert_array_equal(ours.numpy(), ref.numpy())
+    for got, want in zip(tape.gradient(loss_ours, [a, b]), tape.gradient(loss_ref, [a, b])):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_training_gradients_are_those_of_plain_matmuls():
+    layer = MultiHeadAttention(HIDDEN, HEADS)
+    x = randn(2, 5, HIDDEN, seed=4)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        trained = tf.reduce_sum(layer(x, training=True) ** 2)
+        plain = tf.reduce_sum(layer(x, training=False) ** 2)   # layer's dropout is 0
+    weights = [x] + layer.trainable_weights
+    for got, want in zip(tape.gradient(trained, weights), tape.gradient(plain, weights)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
