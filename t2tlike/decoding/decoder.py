@@ -168,6 +168,11 @@ class Decoder:
         parallel_batches(hparams)   # a bad value fails before any decoding
         self.cut_inputs = 0   # inputs longer than max_input_size, cut to it
 
+    def trace(self):
+        """Builds the search's graph now (a decode's first batch would), once; returns
+        its concrete function."""
+        return self._infer.get_concrete_function()
+
     def decode_ids(self, batch_ids):
         """A list of input id lists (prompt id lists without inputs) -> a list (same order)
         of lists of (ids, score), best first. Without inputs the ids start with the prompt.
@@ -233,7 +238,7 @@ class Decoder:
             for chunk in batches:
                 yield chunk, self.decode_ids([encoded[i] for i in chunk])
             return
-        self._infer.get_concrete_function()   # traced here: Keras's state is per thread
+        self.trace()   # here: Keras's state is per thread
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
             futures = {pool.submit(self.decode_ids, [encoded[i] for i in chunk]): chunk
                        for chunk in batches}
