@@ -30,21 +30,42 @@ from t2tlike.errors import UserError, did_you_mean
 
 
 class FusedAdam(keras.optimizers.Adam):
-    """keras.optimizers.Adam whose dense update is one `ResourceApplyAdam` op per weight."""
+    """keras.optimizers.Adam whose dense update is one `ResourceApplyAdam` op per weight.
+    Its scalars (the step's beta powers, the learning rate, epsilon) are built once per
+    update for all weights of a dtype and device, not once per weight: a dozen ops each,
+    times every weight of the model, to trace and to run."""
+
+    _scalars = None   # (dtype, device) -> the scalars, during one update of every weight
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        self._scalars = {}
+        try:
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        finally:
+            self._scalars = None
 
     def update_step(self, gradient, variable, learning_rate):
         if self.amsgrad or isinstance(gradient, tf.IndexedSlices):
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
+        key = (dtype, variable.device)
+        scalars = self._scalars.get(key) if self._scalars is not None else None
+        if scalars is None:
+            scalars = self._adam_scalars(dtype, learning_rate)
+            if self._scalars is not None:
+                self._scalars[key] = scalars
         index = self._get_variable_index(variable)
-        step = tf.cast(self.iterations + 1, dtype)
-        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
         tf.raw_ops.ResourceApplyAdam(
             var=variable.handle, m=self._momentums[index].handle,
-            v=self._velocities[index].handle, beta1_power=tf.pow(beta_1, step),
-            beta2_power=tf.pow(beta_2, step), lr=tf.cast(learning_rate, dtype), beta1=beta_1,
-            beta2=beta_2, epsilon=tf.cast(self.epsilon, dtype), grad=tf.cast(gradient, dtype),
-            use_locking=False)
+            v=self._velocities[index].handle, grad=tf.cast(gradient, dtype),
+            use_locking=False, **scalars)
+
+    def _adam_scalars(self, dtype, learning_rate):
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1, beta_2 = tf.cast(self.beta_1, dtype), tf.cast(self.beta_2, dtype)
+        return dict(beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
+                    lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
+                    epsilon=tf.cast(self.epsilon, dtype))
 
 
 Adam = gin.external_configurable(FusedAdam, name="Adam", module="keras.optimizers")

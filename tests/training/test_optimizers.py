@@ -89,7 +89,8 @@ def test_bad_accumulate_steps_is_one_clear_error(hp, bad):
 
 def test_adam_is_one_fused_op_per_weight_and_follows_keras_adam(hp):
     """Five steps of the fused update against Keras's elementwise one, on a schedule's
-    learning rate, from the same start; a sparse gradient takes Keras's own update."""
+    learning rate, from the same start, its scalars built once for both weights; a sparse
+    gradient takes Keras's own update."""
     rng = np.random.default_rng(0)
     start = [rng.standard_normal(s).astype("float32") for s in ([40, 30], [30])]
     schedule = keras.optimizers.schedules.ExponentialDecay(0.01, 2, 0.5)
@@ -106,6 +107,8 @@ def test_adam_is_one_fused_op_per_weight_and_follows_keras_adam(hp):
             [tf.TensorSpec(w.shape, tf.float32) for w in start]).graph.get_operations()
         if cls is optimizers.FusedAdam:
             assert sum(op.type == "ResourceApplyAdam" for op in ops) == 2
+            # the schedule's power and the two beta powers, shared by the weights
+            assert sum(op.type == "Pow" for op in ops) == 3
     assert np.abs(results[optimizers.FusedAdam][0] - start[0]).mean() > 1e-2   # they moved
     for keras_adam, fused in zip(results[keras.optimizers.Adam], results[optimizers.FusedAdam]):
         np.testing.assert_allclose(fused, keras_adam, rtol=1e-5, atol=1e-6)
