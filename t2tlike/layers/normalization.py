@@ -48,7 +48,10 @@ def _statistics(x, epsilon):
 def _normalize(x, gamma, beta, epsilon):
     """x [..., d], gamma and beta [d] -> x normalized over its last axis, scaled and
     shifted: Keras's arithmetic (see the module docstring)."""
-    mean, rstd = _statistics(x, epsilon)
+    return _scale_and_shift(x, *_statistics(x, epsilon), gamma, beta)
+
+
+def _scale_and_shift(x, mean, rstd, gamma, beta):
     inv = rstd * gamma
     return x * inv + (beta - mean * inv)
 
@@ -59,8 +62,6 @@ def _normalize_with_gradient(x, gamma, beta, epsilon):
     @tf.custom_gradient
     def forward(x, gamma, beta):
         mean, rstd = _statistics(x, epsilon)
-        inv = rstd * gamma
-        y = x * inv + (beta - mean * inv)
 
         def grad(dy):
             rows = list(range(len(x.shape) - 1))     # every axis but the last
@@ -70,6 +71,6 @@ def _normalize_with_gradient(x, gamma, beta, epsilon):
                          tf.reduce_mean(g * normalized, -1, keepdims=True))
             return dx, tf.reduce_sum(dy * normalized, rows), tf.reduce_sum(dy, rows)
 
-        return y, grad
+        return _scale_and_shift(x, mean, rstd, gamma, beta), grad
 
     return forward(x, gamma, beta)
