@@ -50,6 +50,12 @@ def timed(fn):
     return time.perf_counter() - start, result
 
 
+def fail(message):
+    """A usage mistake: one message on stderr, exit status 2."""
+    print(f"trace_cost.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def train_graph():
     import data_generators.all_problems  # noqa: F401
     import t2tlike.models  # noqa: F401
@@ -89,11 +95,13 @@ def decode_graph():
 
 def main(argv):
     if len(argv) != 2 or argv[1] not in ("train", "decode"):
-        sys.exit("usage: trace_cost.py train|decode --data_dir=... (see the docstring)")
+        fail("one argument, train or decode, is expected, with flags: "
+             "python benchmarks/trace_cost.py train --data_dir=DIR (see its docstring).")
     needed = ("data_dir",) if argv[1] == "train" else ("data_dir", "checkpoint_path", "input")
     for name in needed:
         if not FLAGS[name].value or not os.path.exists(FLAGS[name].value):
-            sys.exit(f"--{name}={FLAGS[name].value!r} does not exist")
+            fail(f"--{name}={FLAGS[name].value!r} does not exist; {argv[1]} needs "
+                 f"{', '.join('--' + n for n in needed)} (see the docstring).")
     if argv[1] == "train":
         step, batch = train_graph()
         trace, concrete = timed(lambda: step.get_concrete_function(batch))
